@@ -1,0 +1,2 @@
+# core/config: YAML config tree, schema validation, --set, secrets.
+libcaracalcore_la_SOURCES += core/config/config.h

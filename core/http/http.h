@@ -1,0 +1,100 @@
+/*
+ * http.h — caracald's HTTP/1.1 server, on libevent.
+ *
+ * One http_server per listening socket per loop thread (the loop threads
+ * share each port with SO_REUSEPORT). Connections belong to the loop thread
+ * that accepted them and are only touched on it.
+ *
+ * Bounds: every request is held to the limits below. A request that breaks
+ * one is answered with a clean 4xx (400 bad framing, 408 read timeout, 413
+ * body too large, 414 target too long, 431 header section too large or too
+ * many header fields, 501 unknown transfer coding, 505 version) and the
+ * connection is closed after the response is written.
+ *
+ * Handlers run on the loop thread and must not block. A handler either
+ * responds at once (http_respond) or keeps the request (the response is
+ * sent later, from the same loop thread, e.g. after a decision-pool worker
+ * finished: see http_request_loop()). The connection reads no further
+ * request until the pending one is answered, so pipelined requests are
+ * answered in order.
+ */
+#ifndef CARACAL_CORE_HTTP_H
+#define CARACAL_CORE_HTTP_H
+
+#include <event2/event.h>
+#include <event2/util.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_limits {
+	size_t max_target_bytes; /* request-target length (414) */
+	size_t max_header_bytes; /* request line + header section (431) */
+	size_t max_headers;      /* number of header fields (431) */
+	size_t max_body_bytes;   /* decoded body (413) */
+	int64_t read_timeout_ms; /* from the first byte of a request to its end (408) */
+	int64_t idle_timeout_ms; /* keep-alive idle between requests (close silently) */
+	int64_t write_timeout_ms;
+	size_t max_connections; /* per server; beyond it, accept then close */
+} http_limits;
+
+/* Defaults: 2048 target, 16 KiB headers, 64 fields, 1 MiB body, 10 s read,
+ * 60 s idle, 10 s write, 4096 connections. */
+void http_limits_default(http_limits *limits);
+
+typedef struct http_header {
+	const char *name; /* as received; compare case-insensitively */
+	size_t name_len;
+	const char *value; /* surrounding whitespace trimmed */
+	size_t value_len;
+} http_header;
+
+typedef struct http_request {
+	const char *method; /* NUL-terminated, e.g. "GET" */
+	const char *target; /* NUL-terminated request-target as received */
+	const char *path;   /* NUL-terminated, target up to '?' (not decoded) */
+	const char *query;  /* NUL-terminated, after '?', "" when none */
+	int version_minor;  /* HTTP/1.<minor> */
+	const http_header *headers;
+	size_t header_count;
+	const unsigned char *body; /* decoded (de-chunked) body */
+	size_t body_len;
+	int keep_alive;        /* the client wants the connection kept open */
+	int64_t received_us;   /* monotonic time the first byte arrived */
+	struct http_conn *conn; /* owning connection (opaque) */
+} http_request;
+
+/* Case-insensitive header lookup; NULL when absent. With duplicates, the
+ * first; *count (may be NULL) receives how many there are. */
+const http_header *http_request_header(const http_request *req, const char *name, size_t *count);
+
+typedef void (*http_handler_fn)(http_request *req, void *ud);
+
+typedef struct http_server http_server;
+
+/* Serve on an already bound and listening non-blocking socket. The server
+ * does not take ownership of fd. */
+http_server *http_server_new(struct event_base *base, evutil_socket_t fd,
+                             const http_limits *limits, http_handler_fn handler, void *ud);
+
+/* Stop accepting; finish requests in flight; close idle connections. done
+ * is called (on the loop thread) once no connection is left. */
+void http_server_drain(http_server *srv, void (*done)(void *ud), void *ud);
+
+/* Frees the server and closes every connection still open. */
+void http_server_free(http_server *srv);
+
+size_t http_server_connection_count(const http_server *srv);
+
+/* Send the response to req; req is invalid afterwards. headers may be NULL.
+ * Content-Length, Date-less minimal framing and Connection are added by the
+ * server; handlers must not set them. Must be called on req's loop thread. */
+void http_respond(http_request *req, int status, const http_header *headers, size_t header_count,
+                  const void *body, size_t body_len);
+
+/* The event_base of req's loop thread, to post a deferred response back. */
+struct event_base *http_request_loop(const http_request *req);
+
+/* The canonical reason phrase for status ("Not Found"); "Unknown" otherwise. */
+const char *http_status_reason(int status);
+
+#endif /* CARACAL_CORE_HTTP_H */

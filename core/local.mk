@@ -1,0 +1,23 @@
+# libcaracalcore: everything caracald and caracalctl share, as a convenience
+# library the unit tests link too. Components add their sources to it from
+# their own local.mk.
+noinst_LTLIBRARIES += libcaracalcore.la
+libcaracalcore_la_SOURCES = \
+	core/util/arena.c core/util/arena.h \
+	core/util/clock.c core/util/clock.h \
+	core/util/log.c core/util/log.h
+libcaracalcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS) \
+	$(JANSSON_CFLAGS)
+libcaracalcore_la_LIBADD = $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
+	$(PTHREAD_LIBS)
+
+sbin_PROGRAMS += caracald
+caracald_SOURCES = core/daemon/main.c
+caracald_CFLAGS = $(libcaracalcore_la_CFLAGS)
+caracald_LDADD = libcaracalcore.la
+# Plugins resolve nothing from the daemon; -rdynamic is not needed.
+
+bin_PROGRAMS += caracalctl
+caracalctl_SOURCES = core/ctl/main.c
+caracalctl_CFLAGS = $(libcaracalcore_la_CFLAGS)
+caracalctl_LDADD = libcaracalcore.la

@@ -1,0 +1,1 @@
+# plugins/audit_file: hash-chained JSON-lines audit sink.

@@ -1,0 +1,13 @@
+# Tests: unit (cmocka), abi fixtures, integration (real sockets), fuzz.
+AM_TESTS_ENVIRONMENT = \
+	CARACAL_SRCDIR='$(abs_top_srcdir)'; export CARACAL_SRCDIR; \
+	CARACAL_BUILDDIR='$(abs_top_builddir)'; export CARACAL_BUILDDIR;
+TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+TEST_LIBS = libcaracalcore.la $(CMOCKA_LIBS)
+
+# libFuzzer targets: `make fuzz` builds them with clang, whatever CC is.
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) $(DEFS)
+.PHONY: fuzz
+fuzz: $(FUZZ_TARGETS)
+CLEANFILES += $(FUZZ_TARGETS)

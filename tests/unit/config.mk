@@ -1,0 +1,1 @@
+# Unit tests and fuzz target of core/config.
