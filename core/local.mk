@@ -3,6 +3,7 @@
 # their own local.mk.
 noinst_LTLIBRARIES += libcaracalcore.la
 libcaracalcore_la_SOURCES = \
+	core/host.c core/host.h \
 	core/util/arena.c core/util/arena.h \
 	core/util/clock.c core/util/clock.h \
 	core/util/log.c core/util/log.h
