@@ -11,3 +11,9 @@ FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) $(DEFS)
 .PHONY: fuzz
 fuzz: $(FUZZ_TARGETS)
 CLEANFILES += $(FUZZ_TARGETS)
+
+if ENABLE_TESTS
+TESTS += tests/integration/test_daemon.sh
+endif
+EXTRA_DIST += tests/integration/test_daemon.sh conf/caracal.yaml conf/caracal.production.yaml \
+	scripts/deps.sh scripts/test.sh scripts/demo.sh
