@@ -17,3 +17,4 @@ TESTS += tests/integration/test_daemon.sh
 endif
 EXTRA_DIST += tests/integration/test_daemon.sh conf/caracal.yaml conf/caracal.production.yaml \
 	scripts/deps.sh scripts/test.sh scripts/demo.sh
+EXTRA_DIST += tests/bench/health.sh
