@@ -1450,8 +1450,12 @@ static void check_type(struct vctx *v, const caracal_cfg_key *k, const config_no
 	if (want != NULL) {
 		/* A type error on a secret's node must not name a --set value. */
 		char where[CONFIG_NAME_SHOWN_MAX + CONFIG_KEY_SHOWN_MAX + 32];
-		safe_where(where, sizeof where, c->where);
-		if (c->kind == CONFIG_SCALAR)
+		if (k->type == CARACAL_CFG_SECRET)
+			safe_where(where, sizeof where, c->where);
+		else
+			snprintf(where, sizeof where, "%s", c->where);
+		if (c->kind == CONFIG_SCALAR && k->type != CARACAL_CFG_LIST &&
+		    k->type != CARACAL_CFG_MAP)
 			verr(v, "%s: key '%s': expected %s", where, shown, want);
 		else
 			verr(v, "%s: key '%s': expected %s, not %s", where, shown, want,
