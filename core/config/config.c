@@ -35,6 +35,8 @@
 /* Keys quoted in messages are cut beyond this many bytes. */
 #define CONFIG_KEY_SHOWN_MAX 64u
 #define CONFIG_MSG_MAX 512u
+/* "did you mean" hints are computed for the first this many errors. */
+#define CONFIG_HINTS_MAX 64
 
 #if defined(__GNUC__)
 #define CONFIG_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -846,12 +848,10 @@ const config_node *config_get(const config_node *node, const char *key)
 {
 	if (node == NULL || key == NULL)
 		return NULL;
-	const config_node *c = child_n(node, key, strlen(key));
-	if (c != NULL || strchr(key, '.') == NULL)
-		return c;
-	/* Walk a dotted path. */
+	/* A dotted key always walks nested mappings (as --set does); a key
+	 * with a dot in its text is reachable only by iterating children. */
 	const char *p = key;
-	c = node;
+	const config_node *c = node;
 	for (;;) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
@@ -1305,6 +1305,9 @@ static int suggest(const struct vctx *v, const char *path, const char *prefix, s
 {
 	size_t best = 3;
 	const char *seg = path + (prelen > 0 ? prelen + 1 : 0);
+	size_t segl = strlen(seg);
+	if (segl > 64 || v->errors > CONFIG_HINTS_MAX)
+		return 0; /* bound the work a hostile config can cause */
 	for (const caracal_cfg_key *k = v->schema; k->name != NULL; k++) {
 		const char *rest;
 		if (prelen == 0)
@@ -1321,7 +1324,9 @@ static int suggest(const struct vctx *v, const char *path, const char *prefix, s
 		static const char *const sfx[] = {"", "_file", "_env"};
 		size_t forms = (dot == NULL && k->type == CARACAL_CFG_SECRET) ? 3 : 1;
 		for (size_t f = 0; f < forms; f++) {
-			snprintf(cand, sizeof cand, "%.*s%s", (int)cn, rest, sfx[f]);
+			int cl = snprintf(cand, sizeof cand, "%.*s%s", (int)cn, rest, sfx[f]);
+			if (cl < 0 || (size_t)cl + 2 < segl || segl + 2 < (size_t)cl)
+				continue; /* the lengths alone differ by more than 2 */
 			size_t d = edit_distance(seg, cand);
 			if (d < best) {
 				best = d;
@@ -1482,6 +1487,13 @@ static void validate_map(struct vctx *v, const config_node *m, const char *prefi
 		}
 		if (ignored(v, path))
 			continue;
+		if (strchr(m->keys[i], '.') != NULL) {
+			verr(v,
+			     "%s: unknown key '%s' (a dot in a key is not a path: write nested "
+			     "mappings)",
+			     c->where, shown);
+			continue;
+		}
 		const caracal_cfg_key *k = schema_find(v, path);
 		if (k != NULL) {
 			check_type(v, k, c, shown);

@@ -494,6 +494,10 @@ static void test_unknown_key(void **state)
 	                 CARACAL_E_INVAL);
 	assert_contains(err.message, "did you mean 'sts.hmac_key_file'?");
 
+	/* A key with a dot in it is not a path. */
+	assert_int_equal(validate_text("mode: x\nthreads.loops: 2\n", &r, &err), CARACAL_E_INVAL);
+	assert_contains(err.message, "test.yaml:2: unknown key 'threads.loops' (a dot in a key");
+
 	/* A MAP accepts anything below it. */
 	assert_int_equal(validate_text("mode: x\nsts:\n  extra: {a: {b: [c]}}\n", &r, &err),
 	                 CARACAL_OK);
