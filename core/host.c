@@ -233,7 +233,8 @@ static int svc_cfg_secret(const caracal_cfg *node, const char *key, unsigned cha
 {
 	if (node == NULL)
 		return caracal_error_set(err, CARACAL_E_NOTFOUND, "no config block");
-	int rc = config_get_secret(node, key, atomic_load(&host_production), buf, cap, len, err);
+	int rc = config_get_secret(node, key, atomic_load(&host_production), host_data_dir, buf,
+	                           cap, len, err);
 	if (rc == CARACAL_OK && log_register_secret(buf, *len) != 0)
 		log_warn("host", "too many secrets registered for redaction");
 	return rc;

@@ -1135,8 +1135,9 @@ static int read_secret_file(const char *path, int production, const char *where,
 	return CARACAL_OK;
 }
 
-int config_get_secret(const config_node *node, const char *key, int production, unsigned char *buf,
-                      size_t cap, size_t *len, caracal_error *err)
+int config_get_secret(const config_node *node, const char *key, int production,
+                      const char *base_dir, unsigned char *buf, size_t cap, size_t *len,
+                      caracal_error *err)
 {
 	char shown[CONFIG_KEY_SHOWN_MAX + 8];
 	char where[CONFIG_NAME_SHOWN_MAX + CONFIG_KEY_SHOWN_MAX + 32];
@@ -1189,7 +1190,17 @@ int config_get_secret(const config_node *node, const char *key, int production, 
 			return caracal_error_set(err, CARACAL_E_INVAL,
 			                         "%s: key '%s_file': empty file name", where,
 			                         shown);
-		int rc = read_secret_file(n->value, production, where, shown, &owned, &srclen, err);
+		char joined[4096];
+		const char *path = n->value;
+		if (path[0] != '/' && base_dir != NULL) {
+			if (snprintf(joined, sizeof joined, "%s/%s", base_dir, path) >=
+			    (int)sizeof joined)
+				return caracal_error_set(err, CARACAL_E_INVAL,
+				                         "%s: key '%s_file': path too long", where,
+				                         shown);
+			path = joined;
+		}
+		int rc = read_secret_file(path, production, where, shown, &owned, &srclen, err);
 		if (rc != CARACAL_OK)
 			return rc;
 		src = owned;

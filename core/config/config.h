@@ -107,14 +107,16 @@ int config_parse_size(const char *text, uint64_t *out);
  * NOTFOUND when none of them is present; INVAL when the file is missing,
  * unreadable, empty or the variable is unset (message names where, never the
  * value); TOOBIG when cap is too small.
- * K_file is opened as given (relative to the working directory), must be a
+ * A relative K_file is taken under base_dir (caracald passes data_dir; NULL:
+ * the working directory); it must be a
  * regular file of at most 64 KiB (plus the stripped "\n" or "\r\n"); a file
  * that group or others may access (mode & 077) is rejected when production
  * != 0 and logged as a warning otherwise. Temporary copies are cleansed. A
  * "--set K=V" origin is shown as "--set K" in messages. Registering the value
  * for log redaction is the caller's job (the host's cfg_secret). */
-int config_get_secret(const config_node *node, const char *key, int production, unsigned char *buf,
-                      size_t cap, size_t *len, caracal_error *err);
+int config_get_secret(const config_node *node, const char *key, int production,
+                      const char *base_dir, unsigned char *buf, size_t cap, size_t *len,
+                      caracal_error *err);
 
 /* Validate a mapping against a schema (the caracal_cfg_key list of the ABI,
  * {NULL}-terminated). Schema names may be dotted ("threads.loops") to describe

@@ -912,7 +912,8 @@ static int secret_from(const char *yaml, int production, unsigned char *buf, siz
 	config_tree *t = load(yaml, err);
 	if (t == NULL)
 		fail_msg("load: %s", err->message);
-	int rc = config_get_secret(config_tree_root(t), "secret", production, buf, cap, len, err);
+	int rc =
+	    config_get_secret(config_tree_root(t), "secret", production, NULL, buf, cap, len, err);
 	config_tree_free(t);
 	return rc;
 }
@@ -1095,12 +1096,12 @@ static void test_secret_inline_and_forms(void **state)
 	assert_non_null(t);
 	assert_int_equal(config_tree_set(t, "db.pw=hunter22", &err), CARACAL_OK);
 	assert_int_equal(
-	    config_get_secret(config_tree_root(t), "db.pw", 1, buf, sizeof buf, &len, &err),
+	    config_get_secret(config_tree_root(t), "db.pw", 1, NULL, buf, sizeof buf, &len, &err),
 	    CARACAL_E_INVAL);
 	assert_contains(err.message, "--set db.pw: key 'db.pw': inline secrets");
 	assert_not_contains(err.message, "hunter22");
 	config_tree_free(t);
-	assert_int_equal(config_get_secret(NULL, NULL, 0, buf, sizeof buf, &len, &err),
+	assert_int_equal(config_get_secret(NULL, NULL, 0, NULL, buf, sizeof buf, &len, &err),
 	                 CARACAL_E_INVAL);
 }
 
