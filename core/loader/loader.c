@@ -577,7 +577,8 @@ static void copy_sized(void *dst, size_t host_size, const void *src, uint32_t si
 /* The descriptor symbol must be defined by the file itself (not found in one
  * of its dependencies) and be as big as it says it is, so that no check reads
  * past its end. */
-static int check_symbol(const void *sym, const char *real, const char *symname, caracal_error *err)
+static int check_symbol(const void *sym, const char *real, const char *symname, size_t *symsize,
+                        caracal_error *err)
 {
 	Dl_info info;
 	const ElfW(Sym) *es = NULL;
@@ -593,6 +594,7 @@ static int check_symbol(const void *sym, const char *real, const char *symname, 
 		return fail(err, CARACAL_E_INVAL, real, NULL,
 		            "rebuild the plugin against " SDK " with CARACAL_PLUGIN()",
 		            "%s is only %zu bytes", symname, (size_t)es->st_size);
+	*symsize = es != NULL ? (size_t)es->st_size : 0;
 	return CARACAL_OK;
 }
 #endif
@@ -606,7 +608,7 @@ const caracal_plugin *plugin_registry_load(plugin_registry *reg, const char *nam
 	const caracal_plugin *d;
 	void *handle, *sym;
 	const char *dlerr;
-	size_t i;
+	size_t i, symsize = 0; /* the symbol's size in the ELF symbol table, 0: unknown */
 	int rc;
 
 	if (reg == NULL) {
@@ -663,13 +665,18 @@ const caracal_plugin *plugin_registry_load(plugin_registry *reg, const char *nam
 		fail(err, CARACAL_E_INVAL, real, NULL, fix, "no symbol %s", symname);
 		goto reject;
 	}
+	d = sym;
 #if defined(__GLIBC__)
-	if (check_symbol(sym, real, symname, err) != CARACAL_OK)
+	if (check_symbol(sym, real, symname, &symsize, err) != CARACAL_OK)
 		goto reject;
 #endif
-	d = sym;
 	if (loader_check_descriptor(d, name, real, err) != CARACAL_OK)
 		goto reject;
+	if (symsize != 0 && d->size > symsize) {
+		fail(err, CARACAL_E_INVAL, real, d, "declare the plugin with CARACAL_PLUGIN()",
+		     "descriptor says %u bytes but %s is %zu", (unsigned)d->size, symname, symsize);
+		goto reject;
+	}
 
 	/* 4. one plugin per name */
 	if (find_entry(reg, name) != NULL) {

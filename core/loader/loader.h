@@ -27,6 +27,12 @@
  * plugin built against an older minor does not have (beyond its size) read as
  * NULL, so callers never compare sizes themselves.
  *
+ * dlopen() runs the plugin's ELF constructors before its descriptor can be
+ * read: that is why step 1 is strict, and why a rejected plugin stays mapped
+ * too. Sizes a plugin declares for its vtables are trusted (they are static
+ * objects the loader cannot measure); the descriptor's size is checked
+ * against its symbol's size where the C library can tell (glibc).
+ *
  * Not thread-safe: plugins are loaded on the main thread before workers start.
  */
 #ifndef CARACAL_CORE_LOADER_H

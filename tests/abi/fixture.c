@@ -123,6 +123,13 @@ FIXTURE_DESC(fixture_name_mismatch, .magic = CARACAL_PLUGIN_MAGIC, .size = sizeo
 CARACAL_PLUGIN(fixture_kind_no_vtable, "0.0.1", .kinds = CARACAL_KIND_POLICY | CARACAL_KIND_AUDIT,
                .instance_create = create, .instance_destroy = destroy, .policy = &policy_ops);
 
+#elif defined(FIXTURE_OVERSIZE)
+/* Claims a descriptor longer than the object it exports. */
+FIXTURE_DESC(fixture_oversize, .magic = CARACAL_PLUGIN_MAGIC, .abi_major = CARACAL_ABI_MAJOR,
+             .abi_minor = CARACAL_ABI_MINOR, .min_host_minor = CARACAL_ABI_MINOR,
+             .size = sizeof(caracal_plugin) + 64, .name = "fixture_oversize",
+             .policy = &policy_ops);
+
 #else
 #error "define one FIXTURE_*"
 #endif

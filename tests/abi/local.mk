@@ -35,7 +35,8 @@ ABI_FIXTURES = \
 	tests/abi/fixture_null_op.la \
 	tests/abi/fixture_no_symbol.la \
 	tests/abi/fixture_name_mismatch.la \
-	tests/abi/fixture_kind_no_vtable.la
+	tests/abi/fixture_kind_no_vtable.la \
+	tests/abi/fixture_oversize.la
 check_LTLIBRARIES += $(ABI_FIXTURES)
 tests_abi_fixture_good_la_SOURCES = tests/abi/fixture.c
 tests_abi_fixture_good_la_CPPFLAGS = -I$(top_srcdir)/include -DFIXTURE_GOOD
@@ -67,6 +68,9 @@ tests_abi_fixture_name_mismatch_la_LDFLAGS = $(ABI_FIXTURE_LDFLAGS)
 tests_abi_fixture_kind_no_vtable_la_SOURCES = tests/abi/fixture.c
 tests_abi_fixture_kind_no_vtable_la_CPPFLAGS = -I$(top_srcdir)/include -DFIXTURE_KIND_NO_VTABLE
 tests_abi_fixture_kind_no_vtable_la_LDFLAGS = $(ABI_FIXTURE_LDFLAGS)
+tests_abi_fixture_oversize_la_SOURCES = tests/abi/fixture.c
+tests_abi_fixture_oversize_la_CPPFLAGS = -I$(top_srcdir)/include -DFIXTURE_OVERSIZE
+tests_abi_fixture_oversize_la_LDFLAGS = $(ABI_FIXTURE_LDFLAGS)
 endif
 
 EXTRA_DIST += tests/abi/test_install.sh tests/abi/gen_layout.py

@@ -500,6 +500,18 @@ static void test_kind_without_vtable(void **state)
 	                "set .audit = &ops, or drop CARACAL_KIND_AUDIT from .kinds");
 }
 
+static void test_oversize(void **state)
+{
+	(void)state;
+#if defined(__GLIBC__)
+	expect_rejected("fixture_oversize", CARACAL_E_INVAL, "built for ABI 1.0",
+	                "descriptor says 208 bytes but caracal_plugin_fixture_oversize is 144",
+	                "CARACAL_PLUGIN()");
+#else
+	skip(); /* the symbol's size is only known through glibc's dladdr1 */
+#endif
+}
+
 static void test_missing_file(void **state)
 {
 	(void)state;
@@ -634,9 +646,9 @@ static void test_outside_dir(void **state)
 /* ------------------------------------------------------------------ setup */
 
 static const char *const fixture_names[] = {
-    "fixture_good",          "fixture_bad_magic",     "fixture_major",   "fixture_minor",
-    "fixture_small",         "fixture_short_vtable",  "fixture_null_op", "fixture_no_symbol",
-    "fixture_name_mismatch", "fixture_kind_no_vtable"};
+    "fixture_good",          "fixture_bad_magic",      "fixture_major",   "fixture_minor",
+    "fixture_small",         "fixture_short_vtable",   "fixture_null_op", "fixture_no_symbol",
+    "fixture_name_mismatch", "fixture_kind_no_vtable", "fixture_oversize"};
 
 static int rm_rf(const char *dir)
 {
@@ -696,6 +708,7 @@ int main(void)
 	    cmocka_unit_test(test_no_symbol),
 	    cmocka_unit_test(test_name_mismatch),
 	    cmocka_unit_test(test_kind_without_vtable),
+	    cmocka_unit_test(test_oversize),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_relative_path),
 	    cmocka_unit_test(test_writable_file),
