@@ -1,6 +1,8 @@
 /* test_host.c — see test_host.h. */
 #include "test_host.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
