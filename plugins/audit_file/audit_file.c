@@ -152,11 +152,11 @@ typedef struct af_zone {
 	int fd;     /* O_RDWR|O_APPEND, flocked; -1 until opened */
 	int broken; /* integrity or I/O failure: appends refused */
 	char why[AF_WHY_MAX];
-	uint64_t seq;       /* head */
-	char hash[AF_HEX];  /* head hash, "" when empty */
-	off_t size;         /* bytes of complete records */
-	uint64_t cp_seq;    /* seq of the newest checkpoint on disk */
-	uint64_t dirty;     /* records written since the last fdatasync */
+	uint64_t seq;        /* head */
+	char hash[AF_HEX];   /* head hash, "" when empty */
+	off_t size;          /* bytes of complete records */
+	uint64_t cp_seq;     /* seq of the newest checkpoint on disk */
+	uint64_t dirty;      /* records written since the last fdatasync */
 	int64_t dirty_since; /* monotonic µs of the oldest of them */
 	af_index index;
 } af_zone;
@@ -218,8 +218,7 @@ static void zone_break(af_inst *in, af_zone *z, const char *fmt, ...)
 	in->host->metric_count(in->scope, "zone_failures", NULL, 1);
 }
 
-static void path_of(const af_inst *in, const char *zone, const char *suffix, char *out,
-                    size_t cap)
+static void path_of(const af_inst *in, const char *zone, const char *suffix, char *out, size_t cap)
 {
 	afmt(out, cap, "%s/%s%s", in->dir, zone, suffix);
 }
@@ -272,12 +271,14 @@ static int checkpoint_load(af_inst *in, EVP_MAC_CTX *mac, const char *zone, af_c
 	}
 	if (!in->host->const_time_eq(want, cp->mac, 64)) {
 		if (strcmp(cp->kid, in->kid) != 0)
-			snprintf(why, whycap,
-			         "checkpoint MAC mismatch (written with key id %s, configured key id "
-			         "%s)",
-			         cp->kid, in->kid);
+			snprintf(
+			    why, whycap,
+			    "checkpoint MAC mismatch (written with key id %s, configured key id "
+			    "%s)",
+			    cp->kid, in->kid);
 		else
-			snprintf(why, whycap, "checkpoint MAC mismatch (checkpoint forged or edited)");
+			snprintf(why, whycap,
+			         "checkpoint MAC mismatch (checkpoint forged or edited)");
 		return CP_BAD;
 	}
 	return CP_OK;
@@ -421,10 +422,11 @@ static void scan_line(scan_ctx *sc, char *line, size_t len, caracal_error *err)
 		       r.zone_id);
 	} else if (!sc->in->host->const_time_eq(mac, r.hash, 64)) {
 		if (strcmp(r.kid, sc->in->kid) != 0)
-			report(sc, r.seq, L,
-			       "hash mismatch (record forged or edited: key id %s, configured key id "
-			       "%s)",
-			       r.kid, sc->in->kid);
+			report(
+			    sc, r.seq, L,
+			    "hash mismatch (record forged or edited: key id %s, configured key id "
+			    "%s)",
+			    r.kid, sc->in->kid);
 		else
 			report(sc, r.seq, L, "hash mismatch (record edited)");
 	} else if (!sc->resync && r.seq > expect) {
@@ -461,7 +463,8 @@ static void scan_line(scan_ctx *sc, char *line, size_t len, caracal_error *err)
 					free(id);
 					sc->failed = 1;
 					caracal_error_set(err, CARACAL_E_NOMEM,
-					                  "out of memory indexing zone %s", sc->zone);
+					                  "out of memory indexing zone %s",
+					                  sc->zone);
 					return;
 				}
 				index_put(sc->index, sc->in->sipkey, id, r.seq, digest, r.hash);
@@ -626,9 +629,10 @@ static int zone_open(af_inst *in, const char *zone, af_zone **out, caracal_error
 	z->fd = openat(in->dirfd, name, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (z->fd < 0 && errno == ENOENT) {
 		if (cprc == CP_OK) {
-			zone_break(in, z,
-			           "%s: ledger file missing but the checkpoint records seq %" PRIu64,
-			           path, cp.seq);
+			zone_break(
+			    in, z,
+			    "%s: ledger file missing but the checkpoint records seq %" PRIu64, path,
+			    cp.seq);
 			return zone_unavail(z, err);
 		}
 		z->fd = openat(in->dirfd, name,
@@ -636,15 +640,16 @@ static int zone_open(af_inst *in, const char *zone, af_zone **out, caracal_error
 		created = 1;
 	}
 	if (z->fd < 0)
-		return caracal_error_set(err, CARACAL_E_UNAVAIL, "zone %s: cannot open %s: %s", zone,
-		                         path, strerror(errno));
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "zone %s: cannot open %s: %s",
+		                         zone, path, strerror(errno));
 	if (flock(z->fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		close(z->fd);
 		z->fd = -1;
-		return caracal_error_set(err, CARACAL_E_UNAVAIL,
-		                         "zone %s: %s is locked by another process or instance (%s)",
-		                         zone, path, strerror(e));
+		return caracal_error_set(
+		    err, CARACAL_E_UNAVAIL,
+		    "zone %s: %s is locked by another process or instance (%s)", zone, path,
+		    strerror(e));
 	}
 	if (fstat(z->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
@@ -678,8 +683,7 @@ static int zone_open(af_inst *in, const char *zone, af_zone **out, caracal_error
 	}
 	scan_finish(&sc);
 	if (sc.problems > 0) {
-		zone_break(in, z, "%s%s", sc.first,
-		           sc.problems > 1 ? " (and more problems)" : "");
+		zone_break(in, z, "%s%s", sc.first, sc.problems > 1 ? " (and more problems)" : "");
 		return zone_unavail(z, err);
 	}
 	if (sc.torn) {
@@ -738,8 +742,8 @@ static void fill_receipt(caracal_audit_receipt *out, uint64_t seq, const char *h
 
 static int validate_event(const caracal_audit_event *ev, caracal_error *err)
 {
-	if (ev == NULL || ev->size < offsetof(caracal_audit_event, canonical_json) +
-	                                  sizeof ev->canonical_json)
+	if (ev == NULL ||
+	    ev->size < offsetof(caracal_audit_event, canonical_json) + sizeof ev->canonical_json)
 		return caracal_error_set(err, CARACAL_E_INVAL, "audit event missing or too small");
 	if (ev->zone_id == NULL || !af_zone_valid(ev->zone_id))
 		return caracal_error_set(err, CARACAL_E_INVAL,
@@ -748,9 +752,10 @@ static int validate_event(const caracal_audit_event *ev, caracal_error *err)
 		                         AF_ZONE_MAX);
 	if (ev->id == NULL || ev->id[0] == '\0' || strlen(ev->id) > AF_ID_MAX ||
 	    !af_utf8_valid(ev->id, strlen(ev->id)))
-		return caracal_error_set(err, CARACAL_E_INVAL,
-		                         "zone %s: event id empty, longer than %d bytes or not UTF-8",
-		                         ev->zone_id, AF_ID_MAX);
+		return caracal_error_set(
+		    err, CARACAL_E_INVAL,
+		    "zone %s: event id empty, longer than %d bytes or not UTF-8", ev->zone_id,
+		    AF_ID_MAX);
 	if (ev->event_type != NULL && (strlen(ev->event_type) > AF_TYPE_MAX ||
 	                               !af_utf8_valid(ev->event_type, strlen(ev->event_type))))
 		return caracal_error_set(err, CARACAL_E_INVAL,
@@ -761,8 +766,8 @@ static int validate_event(const caracal_audit_event *ev, caracal_error *err)
 		                         ev->zone_id, ev->id);
 	if (ev->canonical_json.len > AF_EVENT_MAX)
 		return caracal_error_set(err, CARACAL_E_TOOBIG,
-		                         "zone %s: event JSON is %zu bytes, at most %u", ev->zone_id,
-		                         ev->canonical_json.len, AF_EVENT_MAX);
+		                         "zone %s: event JSON is %zu bytes, at most %u",
+		                         ev->zone_id, ev->canonical_json.len, AF_EVENT_MAX);
 	if (!af_json_object_shape(ev->canonical_json.ptr, ev->canonical_json.len))
 		return caracal_error_set(err, CARACAL_E_INVAL,
 		                         "zone %s: event JSON is not one canonical JSON object",
@@ -802,10 +807,11 @@ int af_append(void *tctx, const caracal_audit_event *ev, caracal_audit_receipt *
 			fill_receipt(out, e->seq, e->hash, 1);
 			in->host->metric_count(in->scope, "duplicates", NULL, 1);
 		} else {
-			rc = caracal_error_set(err, CARACAL_E_CONFLICT,
-			                       "zone %s: event id %s already recorded at seq %" PRIu64
-			                       " with different content",
-			                       z->id, ev->id, e->seq);
+			rc = caracal_error_set(
+			    err, CARACAL_E_CONFLICT,
+			    "zone %s: event id %s already recorded at seq %" PRIu64
+			    " with different content",
+			    z->id, ev->id, e->seq);
 			in->host->log(in->scope, CARACAL_LOG_WARN, "%s", err ? err->message : "");
 			in->host->metric_count(in->scope, "conflicts", NULL, 1);
 		}
@@ -832,7 +838,8 @@ int af_append(void *tctx, const caracal_audit_event *ev, caracal_audit_receipt *
 		free(id_copy);
 		/* Take back a partial line so the chain stays clean. */
 		if (ftruncate(z->fd, z->size) != 0)
-			zone_break(in, z, "write failed (%s) and the partial line cannot be removed",
+			zone_break(in, z,
+			           "write failed (%s) and the partial line cannot be removed",
 			           strerror(e2));
 		rc = caracal_error_set(err, CARACAL_E_UNAVAIL, "zone %s: write failed: %s", z->id,
 		                       strerror(e2));
@@ -942,8 +949,8 @@ static int verify_zone(af_inst *in, EVP_MAC_CTX *mac, const char *zone,
 			       " (ledger deleted)",
 			       path, cp.seq);
 		else if (cprc == CP_NONE && explicit_zone)
-			return caracal_error_set(err, CARACAL_E_NOTFOUND, "zone %s: no ledger at %s",
-			                         zone, path);
+			return caracal_error_set(err, CARACAL_E_NOTFOUND,
+			                         "zone %s: no ledger at %s", zone, path);
 		*problems += sc.problems;
 		return CARACAL_OK;
 	}
@@ -1004,9 +1011,9 @@ static int list_zones(af_inst *in, char ***out, size_t *count, caracal_error *er
 			free(zone);
 			continue;
 		}
-		if (zone == NULL || (n == cap && (cap = cap ? cap * 2 : 16,
-		                                  names = realloc(names, cap * sizeof *names)) ==
-		                                     NULL)) {
+		if (zone == NULL ||
+		    (n == cap && (cap = cap ? cap * 2 : 16,
+		                  names = realloc(names, cap * sizeof *names)) == NULL)) {
 			free(zone);
 			for (size_t i = 0; i < n && names; i++)
 				free(names[i]);
@@ -1172,8 +1179,8 @@ static const char *where(const caracal_host *h, const caracal_cfg *cfg, const ch
 	return w != NULL ? w : "config";
 }
 
-static int read_config(af_inst *in, const caracal_cfg *cfg, const char **path,
-                       unsigned char *key, size_t *key_len, caracal_error *err)
+static int read_config(af_inst *in, const caracal_cfg *cfg, const char **path, unsigned char *key,
+                       size_t *key_len, caracal_error *err)
 {
 	const caracal_host *h = in->host;
 	const char *fsync_mode = "always";
@@ -1181,9 +1188,10 @@ static int read_config(af_inst *in, const caracal_cfg *cfg, const char **path,
 
 	rc = h->cfg_string(cfg, "path", path, err);
 	if (rc == CARACAL_E_NOTFOUND || (rc == CARACAL_OK && (*path)[0] == '\0'))
-		return caracal_error_set(err, CARACAL_E_INVAL,
-		                         "%s: audit_file: 'path' (the ledger directory) is required",
-		                         where(h, cfg, "path"));
+		return caracal_error_set(
+		    err, CARACAL_E_INVAL,
+		    "%s: audit_file: 'path' (the ledger directory) is required",
+		    where(h, cfg, "path"));
 	if (rc != CARACAL_OK)
 		return rc;
 
@@ -1213,9 +1221,10 @@ static int read_config(af_inst *in, const caracal_cfg *cfg, const char **path,
 	else if (strcmp(fsync_mode, "batch") == 0)
 		in->batch = 1;
 	else
-		return caracal_error_set(err, CARACAL_E_INVAL,
-		                         "%s: audit_file: 'fsync' must be always or batch, not '%s'",
-		                         where(h, cfg, "fsync"), fsync_mode);
+		return caracal_error_set(
+		    err, CARACAL_E_INVAL,
+		    "%s: audit_file: 'fsync' must be always or batch, not '%s'",
+		    where(h, cfg, "fsync"), fsync_mode);
 
 	in->interval_ms = 100;
 	rc = h->cfg_duration_ms(cfg, "fsync_interval", &in->interval_ms, err);
@@ -1263,8 +1272,8 @@ static int open_dir(af_inst *in, const char *path, caracal_error *err)
 		return caracal_error_set(err, CARACAL_E_INVAL, "audit_file: path too long");
 	if (mkdir(in->dir, 0700) != 0 && errno != EEXIST)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL,
-		                         "audit_file: cannot create ledger directory %s: %s", in->dir,
-		                         strerror(errno));
+		                         "audit_file: cannot create ledger directory %s: %s",
+		                         in->dir, strerror(errno));
 	in->dirfd = open(in->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in->dirfd < 0)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL,
@@ -1274,20 +1283,21 @@ static int open_dir(af_inst *in, const char *path, caracal_error *err)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL, "audit_file: stat %s: %s", in->dir,
 		                         strerror(errno));
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		return caracal_error_set(err, CARACAL_E_DENIED,
-		                         "audit_file: ledger directory %s is group- or world-writable "
-		                         "(mode %04o); run chmod go-w on it",
-		                         in->dir, (unsigned)(st.st_mode & 07777));
+		return caracal_error_set(
+		    err, CARACAL_E_DENIED,
+		    "audit_file: ledger directory %s is group- or world-writable "
+		    "(mode %04o); run chmod go-w on it",
+		    in->dir, (unsigned)(st.st_mode & 07777));
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return caracal_error_set(err, CARACAL_E_DENIED,
-		                         "audit_file: ledger directory %s is owned by uid %u, not by "
-		                         "the daemon (uid %u) or root",
-		                         in->dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return caracal_error_set(
+		    err, CARACAL_E_DENIED,
+		    "audit_file: ledger directory %s is owned by uid %u, not by "
+		    "the daemon (uid %u) or root",
+		    in->dir, (unsigned)st.st_uid, (unsigned)geteuid());
 	return CARACAL_OK;
 }
 
-static int crypto_setup(af_inst *in, const unsigned char *key, size_t key_len,
-                        caracal_error *err)
+static int crypto_setup(af_inst *in, const unsigned char *key, size_t key_len, caracal_error *err)
 {
 	struct ossl_lib_ctx_st *libctx = in->host->ossl_libctx ? in->host->ossl_libctx() : NULL;
 	char digest_name[] = "SHA256";
@@ -1317,8 +1327,8 @@ static int crypto_setup(af_inst *in, const unsigned char *key, size_t key_len,
 	return CARACAL_OK;
 }
 
-int af_instance_create(const caracal_host *host, const caracal_scope *scope,
-                       const caracal_cfg *cfg, void **instance, caracal_error *err)
+int af_instance_create(const caracal_host *host, const caracal_scope *scope, const caracal_cfg *cfg,
+                       void **instance, caracal_error *err)
 {
 	unsigned char key[AF_KEY_MAX];
 	size_t key_len = 0;

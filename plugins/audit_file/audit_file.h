@@ -11,8 +11,8 @@
 extern const caracal_cfg_key af_config_schema[];
 extern const caracal_audit_ops af_audit_ops;
 
-int af_instance_create(const caracal_host *host, const caracal_scope *scope,
-                       const caracal_cfg *cfg, void **instance, caracal_error *err);
+int af_instance_create(const caracal_host *host, const caracal_scope *scope, const caracal_cfg *cfg,
+                       void **instance, caracal_error *err);
 int af_instance_ready(void *instance, caracal_error *err);
 void af_instance_stop(void *instance);
 void af_instance_destroy(void *instance);

@@ -61,7 +61,8 @@ int af_zone_valid(const char *zone)
 		unsigned char ch = (unsigned char)*c;
 		if (n >= AF_ZONE_MAX)
 			return 0;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9'))
 			continue;
 		if (strchr("._:@+=-", ch) == NULL)
 			return 0;
@@ -321,7 +322,8 @@ int af_record_format(af_buf *b, const af_record *r)
 	    add_json_string(b, r->zone_id) != 0 || af_buf_str(b, ",\"id\":") != 0 ||
 	    add_json_string(b, r->id) != 0 || af_buf_str(b, ",\"event_type\":") != 0 ||
 	    add_json_string(b, r->event_type) != 0 ||
-	    add_fmt(b, ",\"occurred_at\":%" PRId64 ",\"prev\":\"%s\",\"hash\":\"%s\",\"kid\":\"%s\"",
+	    add_fmt(b,
+	            ",\"occurred_at\":%" PRId64 ",\"prev\":\"%s\",\"hash\":\"%s\",\"kid\":\"%s\"",
 	            r->occurred_at, r->prev, r->hash, r->kid) != 0 ||
 	    af_buf_str(b, ",\"event\":") != 0 || af_buf_add(b, r->event, r->event_len) != 0 ||
 	    af_buf_add(b, "}\n", 2) != 0) {
@@ -474,7 +476,8 @@ int af_record_parse(char *line, size_t len, af_record *r)
 	if (lit(&c, "{\"seq\":") != 0 || parse_u64(&c, &r->seq) != 0 || r->seq == 0 ||
 	    lit(&c, ",\"zone_id\":") != 0 || parse_string(&c, &r->zone_id, AF_ZONE_MAX) != 0 ||
 	    lit(&c, ",\"id\":") != 0 || parse_string(&c, &r->id, AF_ID_MAX) != 0 ||
-	    lit(&c, ",\"event_type\":") != 0 || parse_string(&c, &r->event_type, AF_TYPE_MAX) != 0 ||
+	    lit(&c, ",\"event_type\":") != 0 ||
+	    parse_string(&c, &r->event_type, AF_TYPE_MAX) != 0 ||
 	    lit(&c, ",\"occurred_at\":") != 0 || parse_i64(&c, &r->occurred_at) != 0 ||
 	    lit(&c, ",\"prev\":") != 0 || parse_hex(&c, r->prev, 64, 1) != 0 ||
 	    lit(&c, ",\"hash\":") != 0 || parse_hex(&c, r->hash, 64, 0) != 0 ||
@@ -518,22 +521,22 @@ static uint64_t rd64(const unsigned char *p)
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                         \
-	do {                                                                             \
-		v0 += v1;                                                                \
-		v1 = ROTL(v1, 13);                                                       \
-		v1 ^= v0;                                                                \
-		v0 = ROTL(v0, 32);                                                       \
-		v2 += v3;                                                                \
-		v3 = ROTL(v3, 16);                                                       \
-		v3 ^= v2;                                                                \
-		v0 += v3;                                                                \
-		v3 = ROTL(v3, 21);                                                       \
-		v3 ^= v0;                                                                \
-		v2 += v1;                                                                \
-		v1 = ROTL(v1, 17);                                                       \
-		v1 ^= v2;                                                                \
-		v2 = ROTL(v2, 32);                                                       \
+#define SIPROUND                   \
+	do {                       \
+		v0 += v1;          \
+		v1 = ROTL(v1, 13); \
+		v1 ^= v0;          \
+		v0 = ROTL(v0, 32); \
+		v2 += v3;          \
+		v3 = ROTL(v3, 16); \
+		v3 ^= v2;          \
+		v0 += v3;          \
+		v3 = ROTL(v3, 21); \
+		v3 ^= v0;          \
+		v2 += v1;          \
+		v1 = ROTL(v1, 17); \
+		v1 ^= v2;          \
+		v2 = ROTL(v2, 32); \
 	} while (0)
 
 uint64_t af_siphash(const unsigned char key[16], const void *data, size_t len)

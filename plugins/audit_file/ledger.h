@@ -37,13 +37,13 @@
 #define AF_TAG_CHECKPOINT "caracal-audit-checkpoint-v1"
 #define AF_TAG_CONTENT "caracal-audit-content-v1"
 
-#define AF_ZONE_MAX 128           /* bytes of a zone id */
-#define AF_ID_MAX 256             /* bytes of an event id */
-#define AF_TYPE_MAX 256           /* bytes of an event type */
-#define AF_EVENT_MAX (1u << 20)   /* bytes of the canonical event JSON */
+#define AF_ZONE_MAX 128                    /* bytes of a zone id */
+#define AF_ID_MAX 256                      /* bytes of an event id */
+#define AF_TYPE_MAX 256                    /* bytes of an event type */
+#define AF_EVENT_MAX (1u << 20)            /* bytes of the canonical event JSON */
 #define AF_LINE_MAX (AF_EVENT_MAX + 8192u) /* every other field, escaped, fits */
-#define AF_HEX 65                 /* 64 hex digits + NUL */
-#define AF_KID 9                  /* 8 hex digits + NUL */
+#define AF_HEX 65                          /* 64 hex digits + NUL */
+#define AF_KID 9                           /* 8 hex digits + NUL */
 
 #define AF_LEDGER_SUFFIX ".jsonl"
 #define AF_CHECKPOINT_SUFFIX ".checkpoint"

@@ -5,8 +5,7 @@
  */
 #include "audit_file.h"
 
-CARACAL_PLUGIN(audit_file, "1.0.0", .flags = CARACAL_PLUGIN_F_THREADS,
-               .kinds = CARACAL_KIND_AUDIT, .config_schema = af_config_schema,
-               .instance_create = af_instance_create, .instance_ready = af_instance_ready,
-               .instance_stop = af_instance_stop, .instance_destroy = af_instance_destroy,
-               .audit = &af_audit_ops);
+CARACAL_PLUGIN(audit_file, "1.0.0", .flags = CARACAL_PLUGIN_F_THREADS, .kinds = CARACAL_KIND_AUDIT,
+               .config_schema = af_config_schema, .instance_create = af_instance_create,
+               .instance_ready = af_instance_ready, .instance_stop = af_instance_stop,
+               .instance_destroy = af_instance_destroy, .audit = &af_audit_ops);

@@ -146,31 +146,38 @@ static int parses(const char *line)
 	return rc == 0;
 }
 
-#define GOOD_TAIL                                                                        \
+#define GOOD_TAIL \
 	",\"occurred_at\":5,\"prev\":\"\",\"hash\":\"" H1 "\",\"kid\":\"630dcd29\",\"event\":{}}"
 
 static void test_record_parse_strict(void **state)
 {
 	(void)state;
-	assert_true(parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
+	assert_true(
+	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
 	/* seq 0, leading zero, sign */
-	assert_false(parses("{\"seq\":0,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
-	assert_false(parses("{\"seq\":01,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
-	/* whitespace, reordered keys */
-	assert_false(parses("{\"seq\": 1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
-	assert_false(parses("{\"zone_id\":\"z\",\"seq\":1,\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
-	/* escapes the writer never produces, \u0000 */
-	assert_false(parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"\\n\",\"event_type\":\"t\"" GOOD_TAIL));
 	assert_false(
-	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"\\u0000\",\"event_type\":\"t\"" GOOD_TAIL));
+	    parses("{\"seq\":0,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
+	assert_false(
+	    parses("{\"seq\":01,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
+	/* whitespace, reordered keys */
+	assert_false(
+	    parses("{\"seq\": 1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
+	assert_false(
+	    parses("{\"zone_id\":\"z\",\"seq\":1,\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL));
+	/* escapes the writer never produces, \u0000 */
+	assert_false(
+	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"\\n\",\"event_type\":\"t\"" GOOD_TAIL));
+	assert_false(parses(
+	    "{\"seq\":1,\"zone_id\":\"z\",\"id\":\"\\u0000\",\"event_type\":\"t\"" GOOD_TAIL));
 	/* upper-case hex, short hash, event not an object, trailing garbage */
-	assert_false(parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\",\"occurred_"
-	                    "at\":5,\"prev\":\"\",\"hash\":\"ABC\",\"kid\":\"630dcd29\",\"event\":{}}"));
-	assert_false(parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\",\"occurred_"
-	                    "at\":5,\"prev\":\"\",\"hash\":\"" H1
-	                    "\",\"kid\":\"630dcd29\",\"event\":[]}"));
-	assert_false(parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL
-	                    "x"));
+	assert_false(
+	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\",\"occurred_"
+	           "at\":5,\"prev\":\"\",\"hash\":\"ABC\",\"kid\":\"630dcd29\",\"event\":{}}"));
+	assert_false(
+	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\",\"occurred_"
+	           "at\":5,\"prev\":\"\",\"hash\":\"" H1 "\",\"kid\":\"630dcd29\",\"event\":[]}"));
+	assert_false(
+	    parses("{\"seq\":1,\"zone_id\":\"z\",\"id\":\"i\",\"event_type\":\"t\"" GOOD_TAIL "x"));
 	assert_false(parses(""));
 }
 
@@ -242,9 +249,9 @@ static void test_utf8(void **state)
 	(void)state;
 	assert_true(af_utf8_valid("abc\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 12));
 	assert_false(af_utf8_valid("\xc3", 1));
-	assert_false(af_utf8_valid("\xc0\xaf", 2));          /* overlong */
-	assert_false(af_utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
-	assert_false(af_utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+	assert_false(af_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_false(af_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(af_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 	assert_false(af_utf8_valid("a\0b", 3));
 }
 

@@ -301,8 +301,7 @@ static void lp(unsigned char *buf, size_t *n, const char *s, size_t len)
 }
 
 static void forge(char *out, size_t cap, const char *key, uint64_t seq, const char *zone,
-                  const char *id, const char *type, int64_t at, const char *prev,
-                  const char *event)
+                  const char *id, const char *type, int64_t at, const char *prev, const char *event)
 {
 	unsigned char msg[4096], md[32], kd[32];
 	unsigned int mdlen = 0;

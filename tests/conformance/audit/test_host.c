@@ -182,7 +182,8 @@ static int h_cfg_duration(const caracal_cfg *node, const char *key, int64_t *out
 		return caracal_error_set(err, CARACAL_E_NOTFOUND, "%s: not set", key);
 	long long n = strtoll(v, &end, 10);
 	if (end == v)
-		return caracal_error_set(err, CARACAL_E_INVAL, "test.yaml:1: %s: bad duration", key);
+		return caracal_error_set(err, CARACAL_E_INVAL, "test.yaml:1: %s: bad duration",
+		                         key);
 	if (strcmp(end, "ms") == 0)
 		*out = n;
 	else if (strcmp(end, "s") == 0)
@@ -192,12 +193,12 @@ static int h_cfg_duration(const caracal_cfg *node, const char *key, int64_t *out
 	else if (strcmp(end, "h") == 0)
 		*out = n * 3600000;
 	else
-		return caracal_error_set(err, CARACAL_E_INVAL, "test.yaml:1: %s: bad duration", key);
+		return caracal_error_set(err, CARACAL_E_INVAL, "test.yaml:1: %s: bad duration",
+		                         key);
 	return CARACAL_OK;
 }
 
-static int h_cfg_size(const caracal_cfg *node, const char *key, uint64_t *out,
-                      caracal_error *err)
+static int h_cfg_size(const caracal_cfg *node, const char *key, uint64_t *out, caracal_error *err)
 {
 	int64_t v;
 	int rc = h_cfg_int(node, key, &v, err);
@@ -244,7 +245,8 @@ static int h_cfg_secret(const caracal_cfg *node, const char *key, unsigned char 
 	if ((v = lookup(node, name)) != NULL) {
 		FILE *f = fopen(v, "rb");
 		if (f == NULL)
-			return caracal_error_set(err, CARACAL_E_INVAL, "%s: cannot read %s", name, v);
+			return caracal_error_set(err, CARACAL_E_INVAL, "%s: cannot read %s", name,
+			                         v);
 		n = fread(tmp, 1, sizeof tmp, f);
 		fclose(f);
 		if (n > 0 && tmp[n - 1] == '\n')
