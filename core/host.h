@@ -29,8 +29,8 @@ const char *host_scope_instance(const caracal_scope *scope);
 
 /* Sum of every metric_count() call for (plugin, name), all instances; for
  * /metrics. each is called once per (plugin, instance, name, label). */
-typedef void (*host_metric_fn)(void *ud, const char *plugin, const char *instance,
-                               const char *name, const char *label, uint64_t value);
+typedef void (*host_metric_fn)(void *ud, const char *plugin, const char *instance, const char *name,
+                               const char *label, uint64_t value);
 void host_metrics_each(host_metric_fn each, void *ud);
 
 #endif

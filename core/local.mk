@@ -3,9 +3,17 @@
 # their own local.mk.
 noinst_LTLIBRARIES += libcaracalcore.la
 libcaracalcore_la_SOURCES = \
+	core/host.c core/host.h \
 	core/util/arena.c core/util/arena.h \
 	core/util/clock.c core/util/clock.h \
-	core/util/log.c core/util/log.h
+	core/util/log.c core/util/log.h \
+	core/util/uuid.c core/util/uuid.h \
+	core/daemon/audit_writer.c core/daemon/audit_writer.h \
+	core/daemon/generation.c core/daemon/generation.h \
+	core/daemon/metrics.c core/daemon/metrics.h \
+	core/daemon/server.c core/daemon/server.h \
+	core/daemon/settings.c core/daemon/settings.h \
+	core/daemon/workers.c core/daemon/workers.h
 libcaracalcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS) \
 	$(JANSSON_CFLAGS)
 libcaracalcore_la_LIBADD = $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \

@@ -11,3 +11,18 @@ FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) $(DEFS)
 .PHONY: fuzz
 fuzz: $(FUZZ_TARGETS)
 CLEANFILES += $(FUZZ_TARGETS)
+
+if ENABLE_TESTS
+TESTS += tests/integration/test_daemon.sh
+endif
+EXTRA_DIST += tests/integration/test_daemon.sh conf/caracal.yaml conf/caracal.production.yaml \
+	scripts/deps.sh scripts/test.sh scripts/demo.sh
+EXTRA_DIST += tests/bench/health.sh
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_core
+TESTS += tests/unit/test_core
+tests_unit_test_core_SOURCES = tests/unit/test_core.c
+tests_unit_test_core_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_core_LDADD = $(TEST_LIBS)
+endif

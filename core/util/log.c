@@ -192,9 +192,10 @@ void log_vmsg(caracal_log_level level, const char *component, const char *fmt, v
 	log_json_escape(esc_comp, sizeof esc_comp, component, strlen(component));
 
 	char line[LOG_LINE_MAX];
-	int n = snprintf(line, sizeof line,
-	                 "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
-	                 when, ts.tv_nsec / 1000, names[level], esc_comp, esc_msg);
+	int n = snprintf(
+	    line, sizeof line,
+	    "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n", when,
+	    ts.tv_nsec / 1000, names[level], esc_comp, esc_msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof line) {

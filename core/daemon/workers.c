@@ -1,0 +1,156 @@
+/* workers.c — see workers.h. */
+#include "daemon/workers.h"
+
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct worker {
+	worker_pool *pool;
+	pthread_t tid;
+	worker_ctx ctx;
+	int started;
+};
+
+struct worker_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	worker_job *head, *tail;
+	size_t queued, queue_max;
+	unsigned kicks; /* bumped by worker_pool_kick */
+	int stopping;
+	worker_gen_fn current;
+	void *ud;
+	size_t count;
+	struct worker *workers;
+};
+
+static void adopt_current(struct worker *w)
+{
+	generation *now = w->pool->current(w->pool->ud);
+	if (now == w->ctx.gen) {
+		generation_unref(now);
+		return;
+	}
+	if (w->ctx.gen != NULL) {
+		generation_release_slot(w->ctx.gen, w->ctx.slot);
+		generation_unref(w->ctx.gen);
+	}
+	w->ctx.gen = now;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	worker_pool *pool = w->pool;
+	unsigned seen_kicks = 0;
+	adopt_current(w);
+	for (;;) {
+		pthread_mutex_lock(&pool->lock);
+		while (pool->head == NULL && !pool->stopping && pool->kicks == seen_kicks)
+			pthread_cond_wait(&pool->wake, &pool->lock);
+		worker_job *job = pool->head;
+		if (job != NULL) {
+			pool->head = job->next;
+			if (pool->head == NULL)
+				pool->tail = NULL;
+			pool->queued--;
+		}
+		int stop = pool->stopping && job == NULL;
+		unsigned kicks = pool->kicks;
+		pthread_mutex_unlock(&pool->lock);
+
+		if (stop)
+			break;
+		if (kicks != seen_kicks) {
+			seen_kicks = kicks;
+			adopt_current(w);
+		}
+		if (job != NULL) {
+			job->next = NULL;
+			job->run(job, &w->ctx);
+		}
+	}
+	if (w->ctx.gen != NULL) {
+		generation_release_slot(w->ctx.gen, w->ctx.slot);
+		generation_unref(w->ctx.gen);
+		w->ctx.gen = NULL;
+	}
+	return NULL;
+}
+
+worker_pool *worker_pool_new(size_t workers, size_t queue_max, worker_gen_fn current, void *ud)
+{
+	worker_pool *pool = calloc(1, sizeof *pool);
+	if (pool == NULL)
+		return NULL;
+	pool->workers = calloc(workers, sizeof *pool->workers);
+	if (pool->workers == NULL) {
+		free(pool);
+		return NULL;
+	}
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->wake, NULL);
+	pool->queue_max = queue_max;
+	pool->current = current;
+	pool->ud = ud;
+	for (size_t i = 0; i < workers; i++) {
+		struct worker *w = &pool->workers[i];
+		w->pool = pool;
+		w->ctx.slot = i;
+		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+			log_error("workers", "cannot start worker %zu", i);
+			worker_pool_free(pool);
+			return NULL;
+		}
+		w->started = 1;
+		pool->count++;
+	}
+	return pool;
+}
+
+int worker_pool_submit(worker_pool *pool, worker_job *job)
+{
+	int rc = 0;
+	job->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->stopping || pool->queued >= pool->queue_max) {
+		rc = -1;
+	} else {
+		if (pool->tail != NULL)
+			pool->tail->next = job;
+		else
+			pool->head = job;
+		pool->tail = job;
+		pool->queued++;
+		pthread_cond_signal(&pool->wake);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return rc;
+}
+
+void worker_pool_kick(worker_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->kicks++;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void worker_pool_free(worker_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = 1;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (size_t i = 0; i < pool->count; i++)
+		if (pool->workers[i].started)
+			pthread_join(pool->workers[i].tid, NULL);
+	pthread_cond_destroy(&pool->wake);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->workers);
+	free(pool);
+}
