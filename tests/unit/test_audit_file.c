@@ -14,7 +14,6 @@
 
 #include "audit_file.h"
 #include "ledger.h"
-#include "test_host.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -297,6 +296,5 @@ int main(void)
 	    cmocka_unit_test(test_siphash_vector),
 	    cmocka_unit_test(test_schema),
 	};
-	(void)th_host;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,7 @@ typedef struct fx {
 	char dir[64];
 	char ledger[128];
 	char keyfile[128];
-	caracal_cfg *cfg;
+	th_cfg *cfg;
 	void *inst;
 } fx;
 
@@ -93,6 +93,7 @@ static int group_teardown(void **state)
 	(void)state;
 	if (dl != NULL)
 		dlclose(dl);
+	th_fini();
 	return 0;
 }
 
@@ -121,6 +122,7 @@ static int setup(void **state)
 	snprintf(f->ledger, sizeof f->ledger, "%s/ledger", f->dir);
 	snprintf(f->keyfile, sizeof f->keyfile, "%s/key", f->dir);
 	write_file(f->keyfile, KEY "\n", strlen(KEY) + 1);
+	assert_int_equal(chmod(f->keyfile, 0600), 0);
 	f->cfg = th_cfg_new();
 	th_cfg_set(f->cfg, "path", "ledger");
 	th_cfg_set(f->cfg, "hmac_key_file", f->keyfile);
@@ -147,11 +149,28 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* As the loader does: validate the block against the schema, then create.
+ * A block the validator refuses is also given to the plugin, which must
+ * refuse it too (defence in depth for hosts that validate less). */
 static int create(fx *f, caracal_error *err)
 {
 	destroy(f);
 	memset(err, 0, sizeof *err);
-	return P->instance_create(H, th_scope(), f->cfg, &f->inst, err);
+	const caracal_cfg *node = th_cfg_node(f->cfg, P->config_schema, err);
+	if (node == NULL) {
+		caracal_error perr = {0};
+		const caracal_cfg *raw = th_cfg_unvalidated(f->cfg);
+		if (raw != NULL) {
+			int prc = P->instance_create(H, th_scope(), raw, &f->inst, &perr);
+			if (prc == CARACAL_OK)
+				destroy(f);
+			assert_int_not_equal(prc, CARACAL_OK);
+			fprintf(stderr, "  validator: %s\n  plugin: %s\n", err->message,
+			        perr.message);
+		}
+		return err->code;
+	}
+	return P->instance_create(H, th_scope(), node, &f->inst, err);
 }
 
 static void create_ok(fx *f)
