@@ -20,4 +20,6 @@ plugins_audit_file_audit_file_la_LIBADD = plugins/audit_file/libaudit_file_impl.
 	$(OPENSSL_LIBS) $(PTHREAD_LIBS)
 endif
 
+EXTRA_DIST += plugins/audit_file/README.md
+
 include tests/conformance/audit/local.mk
