@@ -66,9 +66,8 @@ static void format_time(int64_t us, char *out, size_t cap)
 	time_t secs = (time_t)(us / 1000000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
-	char base[32];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, cap, "%s.%06lldZ", base, (long long)(us % 1000000));
+	size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, cap - n, ".%06dZ", (int)(us % 1000000));
 }
 
 /* Build an item from a complete event object (fields already set). */

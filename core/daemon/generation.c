@@ -218,8 +218,20 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 		config_get_string(block, "plugin", &pname, NULL);
 		config_get_string(block, "so", &so, NULL);
 		const caracal_plugin *p = plugin_registry_find(registry, pname);
-		if (p == NULL)
+		if (p == NULL) {
 			p = plugin_registry_load(registry, pname, so, &e);
+			/* init() runs once per process, right after the plugin is
+			 * loaded and before any of its instances exist. */
+			if (p != NULL && p->init != NULL) {
+				caracal_error ie = {0};
+				int rc = p->init(host_services(), &ie);
+				if (rc != CARACAL_OK) {
+					caracal_error_set(&e, rc, "%s: init failed: %s", pname,
+					                  ie.message);
+					p = NULL;
+				}
+			}
+		}
 		if (p == NULL) {
 			caracal_error ctx;
 			caracal_error_set(&ctx, e.code, "%s: plugin instance '%s': %s",
