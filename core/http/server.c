@@ -954,7 +954,7 @@ void http_respond(http_request *req, int status, const http_header *headers, siz
 		conn_close(c);
 		return;
 	}
-	if (c->srv->draining)
+	if (c->srv->draining || c->peer_eof)
 		c->close_after = 1;
 	conn_send_response(c, status, headers, header_count, body, body_len, head_only);
 }
@@ -1179,16 +1179,13 @@ void http_server_free(http_server *srv)
 		return;
 	while (srv->conns != NULL) {
 		struct http_conn *c = srv->conns;
-		if (c->state == C_HANDLING) {
-			/* The handler owns the request: close the socket, detach;
-			 * http_respond frees it. */
-			conn_close(c);
+		/* A connection whose request a handler owns (http_respond frees
+		 * it) or inside its own callback (conn_process frees it) survives
+		 * conn_close: detach it. Any other is freed and unlinked. */
+		int kept = c->state == C_HANDLING || c->busy > 0;
+		conn_close(c);
+		if (kept)
 			conn_unlink(c);
-		} else {
-			conn_close(c);
-			if (c->srv != NULL) /* freed later by conn_process */
-				conn_unlink(c);
-		}
 	}
 	if (srv->accept_ev)
 		event_free(srv->accept_ev);

@@ -103,7 +103,8 @@ static void field_is(const parsed *x, size_t i, const char *name, const char *va
 static void test_get(void **state)
 {
 	(void)state;
-	static const char req[] = "GET /health?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  v  v \t\r\n\r\n";
+	static const char req[] =
+	    "GET /health?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  v  v \t\r\n\r\n";
 	hp_limits l = test_limits();
 	parsed *both[2];
 	for (int mode = 0; mode < 2; mode++) {
@@ -134,8 +135,9 @@ static void test_get(void **state)
 static void test_post_content_length(void **state)
 {
 	(void)state;
-	static const char req[] = "POST /oauth/2/token HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n"
-	                          "Content-Type: application/x-www-form-urlencoded\r\n\r\nhello=world";
+	static const char req[] =
+	    "POST /oauth/2/token HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n"
+	    "Content-Type: application/x-www-form-urlencoded\r\n\r\nhello=world";
 	hp_limits l = test_limits();
 	parsed *x = calloc(1, sizeof(*x));
 	for (int mode = 0; mode < 2; mode++) {
@@ -156,11 +158,12 @@ static void test_post_content_length(void **state)
 static void test_chunked(void **state)
 {
 	(void)state;
-	static const char req[] = "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-	                          "5\r\nhello\r\n"
-	                          "1;name=value;x=\"q\"\r\n \r\n"
-	                          "A \r\n0123456789\r\n"
-	                          "0\r\nTrailer-A: 1\r\nTrailer-B: 2\r\n\r\n";
+	static const char req[] =
+	    "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "5\r\nhello\r\n"
+	    "1;name=value;x=\"q\"\r\n \r\n"
+	    "A \r\n0123456789\r\n"
+	    "0\r\nTrailer-A: 1\r\nTrailer-B: 2\r\n\r\n";
 	hp_limits l = test_limits();
 	parsed *x = calloc(1, sizeof(*x));
 	for (int mode = 0; mode < 2; mode++) {
@@ -231,12 +234,15 @@ static void test_misc_good(void **state)
 	assert_int_equal(status_of("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
 	assert_int_equal(status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
 	assert_int_equal(
-	    status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"),
+	    status_of(
+	        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"),
 	    200);
-	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Obs: \xc3\xa9\r\n\r\n"), 200);
-	assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,Chunked\r\n\r\n"
-	                           "0\r\n\r\n"),
-	                 200);
+	assert_int_equal(
+	    status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Obs: \xc3\xa9\r\n\r\n"), 200);
+	assert_int_equal(
+	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,Chunked\r\n\r\n"
+	              "0\r\n\r\n"),
+	    200);
 	hp_limits l = test_limits();
 	parsed *x = calloc(1, sizeof(*x));
 	static const char e[] =
@@ -248,7 +254,8 @@ static void test_misc_good(void **state)
 	char big[1024];
 	snprintf(big, sizeof(big), "GET /%063d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
 	assert_int_equal(status_of(big), 200);
-	snprintf(big, sizeof(big), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n%0100d", 0);
+	snprintf(big, sizeof(big),
+	         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n%0100d", 0);
 	assert_int_equal(status_of(big), 200);
 	free(x);
 }
@@ -257,34 +264,34 @@ static void test_bad_framing(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-	    "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",            /* two spaces */
-	    "GET / HTTP/1.1 \r\nHost: a\r\n\r\n",            /* trailing space */
-	    "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",             /* method not a token */
-	    " GET / HTTP/1.1\r\nHost: a\r\n\r\n",            /* leading space */
-	    "GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n",     /* absolute-form */
-	    "CONNECT x:443 HTTP/1.1\r\nHost: a\r\n\r\n",     /* authority-form */
-	    "GET * HTTP/1.1\r\nHost: a\r\n\r\n",             /* asterisk not OPTIONS */
-	    "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",         /* CTL in target */
-	    "GET / HTTP/1.1\nHost: a\r\n\r\n",               /* bare LF */
-	    "GET / HTTP/1.1\r\nHost: a\n\r\n",               /* bare LF */
-	    "GET / HTTP/1.1\r\nHost: a\r\n\n",               /* bare LF */
-	    "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",           /* bare LF */
-	    "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",       /* bare CR */
-	    "GET / HTTP/1.1\r\nHost: a\r\n X: b\r\n\r\n",    /* obs-fold */
-	    "GET / HTTP/1.1\r\nHost: a\r\n\tX: b\r\n\r\n",   /* obs-fold */
-	    "GET / HTTP/1.1\r\nHost : a\r\n\r\n",            /* space before colon */
-	    "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n",           /* tab before colon */
-	    "GET / HTTP/1.1\r\nHo(st: a\r\n\r\n",            /* bad tchar */
-	    "GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n",      /* empty name */
-	    "GET / HTTP/1.1\r\nHost a\r\n\r\n",              /* no colon */
-	    "GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n",         /* CTL in value */
-	    "GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n",         /* DEL in value */
-	    "GET / HTTP/1.1\r\n\r\n",                        /* no Host */
-	    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  /* two Hosts */
-	    "GET / HTTP/1.x\r\nHost: a\r\n\r\n",             /* version */
-	    "GET / HTTP/11\r\nHost: a\r\n\r\n",              /* version */
-	    "GET / http/1.1\r\nHost: a\r\n\r\n",             /* version */
-	    "GET /\r\nHost: a\r\n\r\n",                      /* HTTP/0.9 */
+	    "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",           /* two spaces */
+	    "GET / HTTP/1.1 \r\nHost: a\r\n\r\n",           /* trailing space */
+	    "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",            /* method not a token */
+	    " GET / HTTP/1.1\r\nHost: a\r\n\r\n",           /* leading space */
+	    "GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n",    /* absolute-form */
+	    "CONNECT x:443 HTTP/1.1\r\nHost: a\r\n\r\n",    /* authority-form */
+	    "GET * HTTP/1.1\r\nHost: a\r\n\r\n",            /* asterisk not OPTIONS */
+	    "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",        /* CTL in target */
+	    "GET / HTTP/1.1\nHost: a\r\n\r\n",              /* bare LF */
+	    "GET / HTTP/1.1\r\nHost: a\n\r\n",              /* bare LF */
+	    "GET / HTTP/1.1\r\nHost: a\r\n\n",              /* bare LF */
+	    "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",          /* bare LF */
+	    "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",      /* bare CR */
+	    "GET / HTTP/1.1\r\nHost: a\r\n X: b\r\n\r\n",   /* obs-fold */
+	    "GET / HTTP/1.1\r\nHost: a\r\n\tX: b\r\n\r\n",  /* obs-fold */
+	    "GET / HTTP/1.1\r\nHost : a\r\n\r\n",           /* space before colon */
+	    "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n",          /* tab before colon */
+	    "GET / HTTP/1.1\r\nHo(st: a\r\n\r\n",           /* bad tchar */
+	    "GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n",     /* empty name */
+	    "GET / HTTP/1.1\r\nHost a\r\n\r\n",             /* no colon */
+	    "GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n",        /* CTL in value */
+	    "GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n",        /* DEL in value */
+	    "GET / HTTP/1.1\r\n\r\n",                       /* no Host */
+	    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", /* two Hosts */
+	    "GET / HTTP/1.x\r\nHost: a\r\n\r\n",            /* version */
+	    "GET / HTTP/11\r\nHost: a\r\n\r\n",             /* version */
+	    "GET / http/1.1\r\nHost: a\r\n\r\n",            /* version */
+	    "GET /\r\nHost: a\r\n\r\n",                     /* HTTP/0.9 */
 	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
 	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
 	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
@@ -300,13 +307,14 @@ static void test_bad_framing(void **state)
 	    "chunked\r\n\r\n",
 	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
 	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n",
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",      /* size */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",       /* empty */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",     /* size */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 x\r\n",    /* junk */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;\x01\r\n", /* ext CTL */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\nx",       /* bare LF */
-	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy",    /* no CRLF */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",   /* size */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",    /* empty */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",  /* size */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 x\r\n", /* junk */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;\x01\r\n", /* ext CTL
+	                                                                                   */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\nx",    /* bare LF */
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy", /* no CRLF */
 	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\r",
 	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: "
 	    "x\r\n\r\n",
@@ -324,7 +332,8 @@ static void test_bad_framing(void **state)
 	assert_int_equal(expect_status_n(nul, sizeof(nul) - 1, &l), 400);
 	/* Over-long chunk-size line (extensions). */
 	char *big = malloc(HP_CHUNK_LINE_MAX + 200);
-	int n = snprintf(big, 200, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+	int n = snprintf(big, 200,
+	                 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;");
 	memset(big + n, 'e', HP_CHUNK_LINE_MAX);
 	assert_int_equal(expect_status_n(big, (size_t)n + HP_CHUNK_LINE_MAX, &l), 400);
 	free(big);
@@ -362,7 +371,8 @@ static void test_limits_statuses(void **state)
 	strcat(buf, "\r\n");
 	assert_int_equal(status_of(buf), 431);
 	snprintf(buf, sizeof(buf),
-	         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: %0600d\r\n\r\n",
+	         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+	         "%0600d\r\n\r\n",
 	         0);
 	assert_int_equal(status_of(buf), 431);
 	/* 431: endless empty lines before the request line. */
@@ -371,20 +381,24 @@ static void test_limits_statuses(void **state)
 		strcat(buf, "\r\n");
 	assert_int_equal(status_of(buf), 431);
 	/* 413: Content-Length over the limit, decoded chunked body over it. */
-	assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n"), 413);
+	assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n"),
+	                 413);
 	assert_int_equal(
-	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n"), 413);
+	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n"),
+	    413);
 	snprintf(buf, sizeof(buf),
 	         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n%050d\r\n"
 	         "33\r\n",
 	         0);
 	assert_int_equal(status_of(buf), 413);
-	assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-	                           "ffffffffffffffffffffffff\r\n"),
-	                 413);
+	assert_int_equal(
+	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	              "ffffffffffffffffffffffff\r\n"),
+	    413);
 	/* 501: unknown transfer coding. */
 	assert_int_equal(
-	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+	    status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+	    501);
 	assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
 	                 501);
 	assert_int_equal(
@@ -402,7 +416,8 @@ static void test_compact_bounds_buffer(void **state)
 	 * more than head + decoded body + a partial line. */
 	hp_limits l = test_limits();
 	parsed *x = calloc(1, sizeof(*x));
-	static const char head[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+	static const char head[] =
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
 	char src[2048];
 	size_t n = 0;
 	memcpy(src, head, sizeof(head) - 1);
