@@ -316,19 +316,22 @@ static int parse_request_line(http_parser *p, char *buf, size_t s, size_t e)
 static int partial_request_line(http_parser *p, const char *buf, size_t len)
 {
 	size_t i = p->pos;
-	if (p->sp1 == 0) {
+	if (!p->have_sp1) {
 		const char *sp = memchr(buf + i, ' ', len - i);
 		if (sp == NULL)
 			return 0;
 		p->sp1 = (size_t)(sp - buf);
+		p->have_sp1 = 1;
 		i = p->sp1 + 1;
 	}
-	if (p->sp2 == 0 && i < len) {
+	if (!p->have_sp2 && i < len) {
 		const char *sp = memchr(buf + i, ' ', len - i);
-		if (sp != NULL)
+		if (sp != NULL) {
 			p->sp2 = (size_t)(sp - buf);
+			p->have_sp2 = 1;
+		}
 	}
-	size_t tend = p->sp2 ? p->sp2 : len;
+	size_t tend = p->have_sp2 ? p->sp2 : len;
 	if (tend - (p->sp1 + 1) > p->lim.max_target_bytes)
 		return fail(p, 414, "request target too long");
 	return 0;

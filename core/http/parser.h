@@ -75,9 +75,10 @@ typedef struct http_parser {
 
 	/* Private state. */
 	int state;
-	size_t pos;        /* next byte not scanned yet */
-	size_t line_start; /* start of the line being scanned */
-	size_t sp1, sp2;   /* request line: offsets of the two spaces, 0 when unseen */
+	size_t pos;             /* next byte not scanned yet */
+	size_t line_start;      /* start of the line being scanned */
+	size_t sp1, sp2;        /* request line: offsets of its first two spaces... */
+	int have_sp1, have_sp2; /* ...once seen */
 	uint64_t chunk_left;
 	size_t trailer_bytes, trailer_count;
 	unsigned host_count;

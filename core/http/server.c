@@ -1012,18 +1012,15 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 
 static void conn_new(http_server *srv, evutil_socket_t fd)
 {
+	/* One allocation: the connection, then its header arrays. */
 	size_t nf = srv->lim.max_headers;
-	struct http_conn *c = calloc(1, sizeof(*c));
-	hp_field *fields = calloc(nf ? nf : 1, sizeof(hp_field));
-	http_header *headers = calloc(nf ? nf : 1, sizeof(http_header));
-	if (c == NULL || fields == NULL || headers == NULL) {
-		free(c);
-		free(fields);
-		free(headers);
+	struct http_conn *c = calloc(1, sizeof(*c) + nf * (sizeof(http_header) + sizeof(hp_field)));
+	if (c == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	/* One allocation would be nicer; three keep the types simple. */
+	http_header *headers = (http_header *)(void *)(c + 1);
+	hp_field *fields = (hp_field *)(void *)(headers + nf);
 	c->srv = srv;
 	c->base = srv->base;
 	c->fd = fd;
@@ -1127,6 +1124,8 @@ http_server *http_server_new(struct event_base *base, evutil_socket_t fd, const 
 		http_limits_default(&srv->lim);
 	if (srv->lim.max_headers == 0)
 		srv->lim.max_headers = 1;
+	if (srv->lim.max_headers > 65536) /* preallocated per connection */
+		srv->lim.max_headers = 65536;
 	srv->plim.max_target_bytes = srv->lim.max_target_bytes;
 	srv->plim.max_header_bytes = srv->lim.max_header_bytes;
 	srv->plim.max_headers = srv->lim.max_headers;

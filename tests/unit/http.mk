@@ -13,4 +13,7 @@ endif
 FUZZ_TARGETS += tests/fuzz/fuzz_http
 tests/fuzz/fuzz_http: $(top_srcdir)/tests/fuzz/fuzz_http.c $(top_srcdir)/core/http/parser.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^
-EXTRA_DIST += tests/fuzz/fuzz_http.c
+EXTRA_DIST += tests/fuzz/fuzz_http.c \
+	tests/fuzz/corpus/http/get tests/fuzz/corpus/http/post_cl tests/fuzz/corpus/http/chunked \
+	tests/fuzz/corpus/http/pipelined tests/fuzz/corpus/http/cl_te tests/fuzz/corpus/http/limits \
+	tests/fuzz/corpus/http/obs_fold
