@@ -17,6 +17,27 @@
  * finished: see http_request_loop()). The connection reads no further
  * request until the pending one is answered, so pipelined requests are
  * answered in order.
+ *
+ * A kept request stays valid until http_respond(), even if the client goes
+ * away or the server is freed meanwhile: the connection object lives on
+ * until then, and http_respond() only releases it (the owner can ask
+ * http_request_is_closed() first). Every request must be answered exactly
+ * once. While a request is pending, the connection only reads into the
+ * space its buffer already has, to notice the client leaving.
+ *
+ * Expect: 100-continue (HTTP/1.1) is answered with "100 Continue" once the
+ * header section is accepted and before any body byte arrived; a request
+ * refused on its header section (413 for its Content-Length, ...) gets the
+ * final status instead.
+ *
+ * Timeouts: read_timeout runs from the first byte of a request to its last
+ * and is not extended by progress (a slow-drip client gets 408); a new
+ * connection must send its first byte within read_timeout; between
+ * keep-alive requests idle_timeout applies; write_timeout bounds the
+ * flushing of one response. After a response with "Connection: close" that
+ * may leave unread input (errors), the server shuts down its sending side
+ * and discards input for up to 2 s before closing, so that the client reads
+ * the response instead of a reset.
  */
 #ifndef CARACAL_CORE_HTTP_H
 #define CARACAL_CORE_HTTP_H

@@ -5,7 +5,8 @@
  * one persistent write event added only while output is pending, and one
  * timer whose meaning depends on the state:
  *
- *   IDLE      waiting for the first byte of a request   idle_timeout: close silently
+ *   IDLE      waiting for the first byte of a request   idle_timeout (read_timeout on a
+ *                                                       new connection): close silently
  *   READING   a request partly received                 read_timeout (from its first
  *                                                       byte, not reset): 408 + close
  *   HANDLING  the handler owns the request              none
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -1041,7 +1043,9 @@ static void conn_new(http_server *srv, evutil_socket_t fd)
 	}
 	c->state = C_IDLE;
 	read_on(c);
-	timer_set(c, srv->idle_tv);
+	/* A new connection gets read_timeout, not idle_timeout, to send its
+	 * first byte: idle connections are cheap to open. */
+	timer_set(c, srv->read_tv);
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)

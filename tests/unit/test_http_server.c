@@ -113,6 +113,19 @@ static void drained_cb(void *ud)
 	pthread_mutex_unlock(&f->mu);
 }
 
+#define BIG_LEN (4u * 1024 * 1024)
+
+static unsigned char big[BIG_LEN];
+
+static const unsigned char *big_body(void)
+{
+	if (big[1] == 0) {
+		for (size_t i = 0; i < BIG_LEN; i++)
+			big[i] = (unsigned char)(i * 7 % 251);
+	}
+	return big;
+}
+
 static void handler(http_request *req, void *ud)
 {
 	fixture *f = ud;
@@ -144,6 +157,8 @@ static void handler(http_request *req, void *ud)
 		    {"Bad Name", 8, "v", 1},
 		};
 		http_respond(req, 200, bad, 4, "ok", 2);
+	} else if (strcmp(req->path, "/big") == 0) {
+		http_respond(req, 200, text, 1, big_body(), BIG_LEN);
 	} else if (strcmp(req->path, "/nocontent") == 0) {
 		http_respond(req, 204, NULL, 0, "ignored", 7);
 	} else {
@@ -620,6 +635,36 @@ static void test_expect_continue(void **state)
 	close(fd);
 }
 
+static void test_big_response(void **state)
+{
+	/* More than the socket buffers take: the rest is queued and flushed
+	 * on EV_WRITE while the client does not read yet. */
+	fixture *f = *state;
+	(void)big_body(); /* fill it before the loop thread races for it */
+	int fd = client(f);
+	send_str(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	size_t cap = BIG_LEN + 8192, len = 0;
+	unsigned char *got = malloc(cap);
+	const char *hello = "Content-Length: 5\r\nConnection: keep-alive\r\nContent-Type: "
+	                    "text/plain\r\n\r\nhello";
+	while (len < cap) {
+		ssize_t r = recv(fd, got + len, cap - len, 0);
+		assert_true(r > 0);
+		len += (size_t)r;
+		if (len > BIG_LEN && memmem(got + BIG_LEN, len - BIG_LEN, hello, strlen(hello)))
+			break;
+	}
+	unsigned char *body = memmem(got, 512, "\r\n\r\n", 4);
+	assert_non_null(body);
+	body += 4;
+	assert_non_null(memmem(got, (size_t)(body - got), "Content-Length: 4194304\r\n", 25));
+	assert_true(len >= (size_t)(body - got) + BIG_LEN);
+	assert_memory_equal(body, big, BIG_LEN);
+	free(got);
+	close(fd);
+}
+
 static void count_on_loop(fixture *f, void *arg)
 {
 	*(size_t *)arg = http_server_connection_count(f->srv);
@@ -718,6 +763,31 @@ static void test_max_connections(void **state)
 	free(f);
 }
 
+static void test_write_timeout(void **state)
+{
+	(void)state;
+	/* A client that never reads its response is dropped after
+	 * write_timeout. */
+	fixture *f = calloc(1, sizeof(*f));
+	http_limits l = small_limits();
+	l.write_timeout_ms = 300;
+	fixture_start(f, &l);
+	(void)big_body();
+	int fd = client(f);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	send_str(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+	size_t n = 1;
+	for (int i = 0; i < 500 && n > 0; i++) {
+		usleep(10 * 1000);
+		on_loop(f, count_on_loop, &n);
+	}
+	assert_int_equal(n, 0);
+	close(fd);
+	fixture_stop(f);
+	free(f);
+}
+
 static void test_free_with_pending(void **state)
 {
 	(void)state;
@@ -764,7 +834,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_response_headers_sanitised, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_big_response, setup, teardown),
 	    cmocka_unit_test(test_max_connections),
+	    cmocka_unit_test(test_write_timeout),
 	    cmocka_unit_test(test_free_with_pending),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
