@@ -67,7 +67,7 @@ static void test_log_json_escape(void **state)
 {
 	(void)state;
 	char out[64];
-	log_json_escape(out, sizeof out, "a\"b\\c\nd\x01\x7f", 10);
+	log_json_escape(out, sizeof out, "a\"b\\c\nd\x01\x7f", 9);
 	assert_string_equal(out, "a\\\"b\\\\c\\nd\\u0001\\u007f");
 	/* Truncation never splits an escape and always terminates. */
 	char tiny[4];
