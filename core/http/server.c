@@ -54,6 +54,7 @@
 #define HTTP_LINGER_MS 2000
 #define HTTP_LINGER_MAX_BYTES (1024 * 1024)
 #define ACCEPT_BURST 64
+#define PIPELINE_BURST 32 /* requests answered per read callback */
 #define ACCEPT_PAUSE_MS 100
 
 enum conn_state { C_IDLE, C_READING, C_HANDLING, C_WRITING, C_LINGER };
@@ -891,8 +892,14 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
  * loops while responses complete synchronously (pipelining). */
 static void conn_process(struct http_conn *c)
 {
+	int handled = 0;
 	c->busy++;
 	while (!c->free_pending && c->fd >= 0 && c->state == C_READING) {
+		if (handled == PIPELINE_BURST) {
+			/* Fairness: a deep pipeline yields to other connections. */
+			event_active(c->rev, EV_READ, 0);
+			break;
+		}
 		http_parser *p = &c->parser;
 		int r = http_parser_execute(p, c->ibuf, c->ilen);
 		if (r == HP_AGAIN) {
@@ -933,6 +940,7 @@ static void conn_process(struct http_conn *c)
 		timer_set(c, NULL);
 		/* Keep the read event: it notices a client that goes away while
 		 * the handler works (see C_HANDLING in conn_on_read). */
+		handled++;
 		c->srv->handler(&c->req, c->srv->ud);
 		/* If the handler answered synchronously, the state moved on. */
 	}

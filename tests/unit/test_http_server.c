@@ -425,6 +425,30 @@ static void test_pipelined(void **state)
 	close(fd);
 }
 
+static void test_deep_pipeline(void **state)
+{
+	/* More requests in one write than one callback answers. */
+	fixture *f = *state;
+	int fd = client(f);
+	rbuf *rb = calloc(1, sizeof(*rb));
+	response res;
+	char *reqs = calloc(1, 100 * 64);
+	for (int i = 0; i < 100; i++)
+		strcat(reqs, i % 2
+		                 ? "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+		                 : "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+	send_str(fd, reqs);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(read_response_rb(fd, rb, &res, 0), 0);
+		assert_int_equal(res.status, 200);
+		assert_string_equal(res.body, i % 2 ? "hello" : "hi");
+	}
+	assert_int_equal(rb->len, 0);
+	free(reqs);
+	free(rb);
+	close(fd);
+}
+
 static void test_header_too_large(void **state)
 {
 	fixture *f = *state;
@@ -823,6 +847,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deep_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_header_too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_headers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_target_too_long, setup, teardown),
