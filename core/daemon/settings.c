@@ -216,8 +216,14 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 		out->http.max_target_bytes = (size_t)sz;
 	if (config_get_size(root, "http.max_header_bytes", &sz, &e) == CARACAL_OK)
 		out->http.max_header_bytes = (size_t)sz;
-	if (config_get_int(root, "http.max_headers", &v, &e) == CARACAL_OK && v > 0)
-		out->http.max_headers = (size_t)v;
+	if (config_get_int(root, "http.max_headers", &v, &e) == CARACAL_OK) {
+		if (v < 1 || v > 65536)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key 'http.max_headers': must be 1..65536",
+			               config_get(root, "http.max_headers")->where);
+		else
+			out->http.max_headers = (size_t)v;
+	}
 	if (config_get_size(root, "http.max_body_bytes", &sz, &e) == CARACAL_OK)
 		out->http.max_body_bytes = (size_t)sz;
 	if (config_get_duration_ms(root, "http.read_timeout", &v, &e) == CARACAL_OK)
@@ -226,8 +232,32 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 		out->http.idle_timeout_ms = v;
 	if (config_get_duration_ms(root, "http.write_timeout", &v, &e) == CARACAL_OK)
 		out->http.write_timeout_ms = v;
-	if (config_get_int(root, "http.max_connections", &v, &e) == CARACAL_OK && v > 0)
-		out->http.max_connections = (size_t)v;
+	if (config_get_int(root, "http.max_connections", &v, &e) == CARACAL_OK) {
+		if (v < 1)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key 'http.max_connections': must be at least 1",
+			               config_get(root, "http.max_connections")->where);
+		else
+			out->http.max_connections = (size_t)v;
+	}
+	/* Zero limits would refuse every request or disable a timeout. */
+	const struct {
+		const char *key;
+		uint64_t value;
+	} positive[] = {
+	    {"http.max_target_bytes", out->http.max_target_bytes},
+	    {"http.max_header_bytes", out->http.max_header_bytes},
+	    {"http.read_timeout", (uint64_t)out->http.read_timeout_ms},
+	    {"http.idle_timeout", (uint64_t)out->http.idle_timeout_ms},
+	    {"http.write_timeout", (uint64_t)out->http.write_timeout_ms},
+	};
+	for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++) {
+		const config_node *pn = config_get(root, positive[i].key);
+		if (positive[i].value == 0)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key '%s': must be greater than zero",
+			               pn != NULL ? pn->where : root->where, positive[i].key);
+	}
 
 	for (int r = 0; r < ROLE_COUNT; r++) {
 		char key[64];
@@ -266,5 +296,19 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 		}
 	}
 	out->plugins = config_get(root, "plugins");
+
+	/* Production refuses what development tolerates: evidence must be
+	 * written somewhere, and the admin API must have a real credential. */
+	if (out->production && out->sink_count == 0)
+		report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+		               "%s: production mode needs at least one audit sink (audit.sinks)",
+		               root->where);
+	if (out->production && out->listen[ROLE_ADMIN].enabled &&
+	    config_get(root, "admin.token_file") == NULL &&
+	    config_get(root, "admin.token_env") == NULL)
+		report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+		               "%s: production mode with an admin listener needs admin.token_file "
+		               "or admin.token_env",
+		               config_get(root, "admin")->where);
 	return failed ? CARACAL_E_INVAL : CARACAL_OK;
 }

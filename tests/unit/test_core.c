@@ -7,12 +7,14 @@
 #include "util/log.h"
 #include "util/uuid.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <pthread.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,10 +122,10 @@ static void test_metrics_render(void **state)
 	char *text = metrics_render(shards, 2, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
-	assert_non_null(
-	    strstr(text, "caracal_http_requests_total{role=\"sts\",route=\"/t\",status=\"200\"} 2"));
-	assert_non_null(
-	    strstr(text, "caracal_http_requests_total{role=\"sts\",route=\"/t\",status=\"4xx\"} 1"));
+	assert_non_null(strstr(
+	    text, "caracal_http_requests_total{role=\"sts\",route=\"/t\",status=\"200\"} 2"));
+	assert_non_null(strstr(
+	    text, "caracal_http_requests_total{role=\"sts\",route=\"/t\",status=\"4xx\"} 1"));
 	assert_non_null(strstr(text, "caracal_http_request_duration_seconds_bucket{role=\"sts\","
 	                             "route=\"/t\",le=\"0.0001\"} 2"));
 	assert_non_null(strstr(text, "caracal_http_request_duration_seconds_bucket{role=\"sts\","
@@ -133,6 +135,62 @@ static void test_metrics_render(void **state)
 	free(text);
 	metrics_shard_free(s1);
 	metrics_shard_free(s2);
+}
+
+/* ---- settings ---- */
+
+static int load_settings(const char *yaml, settings *st, caracal_error *err)
+{
+	config_tree *tree = config_tree_load_buffer("s.yaml", yaml, strlen(yaml), err);
+	assert_non_null(tree);
+	int rc = settings_load(config_tree_root(tree), st, NULL, NULL, err);
+	config_tree_free(tree);
+	return rc;
+}
+
+static void test_settings_defaults_and_values(void **state)
+{
+	(void)state;
+	settings st;
+	caracal_error err = {0};
+	assert_int_equal(load_settings("mode: development\n"
+	                               "threads: {loops: 3, workers: 5}\n"
+	                               "sts: {listen: '127.0.0.1:9000'}\n"
+	                               "http: {max_body_bytes: 2k, read_timeout: 250ms}\n",
+	                               &st, &err),
+	                 CARACAL_OK);
+	assert_int_equal(st.loops, 3);
+	assert_int_equal(st.workers, 5);
+	assert_true(st.listen[ROLE_STS].enabled);
+	assert_false(st.listen[ROLE_ADMIN].enabled);
+	assert_int_equal(st.http.max_body_bytes, 2048);
+	assert_int_equal(st.http.read_timeout_ms, 250);
+	assert_string_equal(st.issuer, "http://127.0.0.1:8080");
+	assert_int_equal(st.data_dir[0], '/'); /* made absolute */
+}
+
+static void test_settings_rejections(void **state)
+{
+	(void)state;
+	settings st;
+	caracal_error err = {0};
+	assert_int_equal(load_settings("mode: staging\n", &st, &err), CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "s.yaml:1"));
+	assert_int_equal(load_settings("mode: production\nsts: {listen: '0.0.0.0:80'}\n"
+	                               "audit: {sinks: []}\n",
+	                               &st, &err),
+	                 CARACAL_E_INVAL);
+	assert_int_equal(load_settings("mode: production\n", &st, &err), CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "audit sink"));
+	assert_int_equal(load_settings("http: {read_timeout: 0s}\n", &st, &err), CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "http.read_timeout"));
+	assert_int_equal(load_settings("http: {max_headers: 0}\n", &st, &err), CARACAL_E_INVAL);
+	assert_int_equal(load_settings("threads: {loops: -1}\n", &st, &err), CARACAL_E_INVAL);
+	assert_int_equal(load_settings("sts: {listen: 'example.com:80'}\n", &st, &err),
+	                 CARACAL_E_INVAL);
+	assert_int_equal(load_settings("plugin_dir: relative/dir\n", &st, &err), CARACAL_E_INVAL);
+	assert_int_equal(load_settings("unknown_top: 1\n", &st, &err), CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "unknown_top"));
 }
 
 /* ---- worker pool ---- */
@@ -178,7 +236,8 @@ static void test_worker_pool_runs_every_job(void **state)
 	assert_non_null(pool);
 	struct counting_job jobs[500];
 	for (int i = 0; i < 500; i++) {
-		jobs[i] = (struct counting_job){.lock = &lock, .count = &count, .max_slot = &max_slot};
+		jobs[i] =
+		    (struct counting_job){.lock = &lock, .count = &count, .max_slot = &max_slot};
 		jobs[i].job.run = counting_run;
 		assert_int_equal(worker_pool_submit(pool, &jobs[i].job), 0);
 	}
@@ -204,7 +263,8 @@ static void test_worker_pool_bounded_queue(void **state)
 	size_t max_slot = 0;
 	struct counting_job jobs[3];
 	for (int i = 0; i < 3; i++) {
-		jobs[i] = (struct counting_job){.lock = &lock, .count = &count, .max_slot = &max_slot};
+		jobs[i] =
+		    (struct counting_job){.lock = &lock, .count = &count, .max_slot = &max_slot};
 		jobs[i].job.run = counting_run;
 	}
 	assert_int_equal(worker_pool_submit(pool, &jobs[0].job), 0);
@@ -224,6 +284,8 @@ int main(void)
 	    cmocka_unit_test(test_listen_parse),
 	    cmocka_unit_test(test_uuid_v7),
 	    cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_settings_defaults_and_values),
+	    cmocka_unit_test(test_settings_rejections),
 	    cmocka_unit_test(test_worker_pool_runs_every_job),
 	    cmocka_unit_test(test_worker_pool_bounded_queue),
 	};
