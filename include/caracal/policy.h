@@ -7,6 +7,34 @@
  * pipeline; the engine only answers. Any error return is treated by the core
  * as a deny (fail closed) and audited.
  *
+ * The input document (UTF-8 JSON object; members marked ? may be absent):
+ *
+ *   { "schema_version": "2026-05-20",
+ *     "zone_id": "...",
+ *     "principal": { "type": "Application", "id", "zone_id", "name",
+ *                    "registration_method", "traits": [...],
+ *                    "agent_session_id"?, "lifecycle"?, "labels"?: [...] },
+ *     "subject":   { "kind": "application" | "user", "id": "..." },
+ *     "resource":  { "type": "Resource", "id", "identifier", "scopes": [...] },
+ *     "action":    { "id": "TokenExchange", "use": "session" | "gateway" | "resource",
+ *                    "method"?, "path"? },
+ *     "grants":    { "scopes": [...] },   scopes the zone's grants give the
+ *                                         principal on this resource (union)
+ *     "session"?:  { "id": "..." },       the authority record in play
+ *     "delegation_edge"?: { "id", "source_session_id", "target_session_id",
+ *                    "issuer_application_id", "receiver_application_id",
+ *                    "resource_id", "scopes", "edge_version", "path",
+ *                    "graph_epoch", "constraints_json" },
+ *     "delegation": { "depth": N },       hops in the delegation path (0: none)
+ *     "context": { "requested_scopes": [...], "requested_ttl_seconds": N,
+ *                  "trace_id": "...", "time": <unix seconds>,
+ *                  "challenge_resolved": bool, "subject_claims"?: {...} } }
+ *
+ * Obligations the core understands (others are recorded and ignored):
+ *   "max_ttl_seconds": N      the mandate lives at most N seconds
+ *   "approval": { "tier", "approver": "operator"|"subject"|"any",
+ *                 "ttl_seconds", "privacy" }   with APPROVAL_REQUIRED
+ *
  * Policies are per zone and versioned. The core stores versions through the
  * storage kind and hands their source text to validate() and activate(); the
  * engine keeps compiled versions and swaps a zone's active version
