@@ -8,6 +8,8 @@ libcaracalcore_la_SOURCES = \
 	core/util/clock.c core/util/clock.h \
 	core/util/log.c core/util/log.h \
 	core/util/uuid.c core/util/uuid.h \
+	core/util/secret_hash.c core/util/secret_hash.h \
+	core/roles/deps.c core/roles/deps.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \
@@ -15,8 +17,9 @@ libcaracalcore_la_SOURCES = \
 	core/daemon/settings.c core/daemon/settings.h \
 	core/daemon/workers.c core/daemon/workers.h
 libcaracalcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS) \
-	$(JANSSON_CFLAGS)
+	$(JANSSON_CFLAGS) $(ARGON2_CFLAGS)
 libcaracalcore_la_LIBADD = $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
+	$(ARGON2_LIBS) \
 	$(PTHREAD_LIBS)
 
 sbin_PROGRAMS += caracald

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,7 @@ static void free_instances(generation *gen)
 	}
 	free(gen->instances);
 	free(gen->tctx);
+	OPENSSL_cleanse(gen->admin_token, sizeof gen->admin_token);
 }
 
 static uint64_t generation_counter;
@@ -259,6 +261,65 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 			                  config_get(root, "audit.sinks")->where, st->sinks[s]);
 			report_to(report, ud, err, &failed, &e);
 		}
+	}
+
+	/* The instances the roles reach storage, signing and policy through. */
+	static const struct {
+		const char *key;
+		uint32_t kind;
+		const char *kind_name;
+	} deps[GEN_DEP_COUNT] = {
+	    [GEN_DEP_STORAGE] = {"storage", CARACAL_KIND_STORAGE, "storage"},
+	    [GEN_DEP_SIGNER] = {"signer", CARACAL_KIND_SIGNER, "signer"},
+	    [GEN_DEP_POLICY] = {"policy", CARACAL_KIND_POLICY, "policy"},
+	};
+	const char *dep_names[GEN_DEP_COUNT] = {st->storage, st->signer, st->policy};
+	for (int k = 0; k < GEN_DEP_COUNT; k++) {
+		gen->dep_index[k] = -1;
+		if (dep_names[k] == NULL)
+			continue;
+		size_t idx;
+		const plugin_instance *pi = generation_find(gen, dep_names[k], &idx);
+		if (pi == NULL || pi->plugin == NULL || !(pi->plugin->kinds & deps[k].kind)) {
+			caracal_error_set(&e, CARACAL_E_INVAL,
+			                  "%s: key '%s': '%s' is not a plugin instance of kind %s",
+			                  config_get(root, deps[k].key)->where, deps[k].key,
+			                  dep_names[k], deps[k].kind_name);
+			report_to(report, ud, err, &failed, &e);
+			continue;
+		}
+		gen->dep_index[k] = (int)idx;
+	}
+	/* A role without its plugins answers 503 on its routes (fail closed);
+	 * production refuses to start that way. */
+	if (st->listen[ROLE_STS].enabled &&
+	    (st->storage == NULL || st->signer == NULL || st->policy == NULL)) {
+		caracal_error_set(&e, CARACAL_E_INVAL,
+		                  "%s: the sts role needs 'storage', 'signer' and 'policy' plugin "
+		                  "instances",
+		                  root->where);
+		if (st->production)
+			report_to(report, ud, err, &failed, &e);
+		else
+			log_warn("config", "%s; its routes will answer 503", e.message);
+	}
+	if (st->listen[ROLE_ADMIN].enabled && st->storage == NULL) {
+		caracal_error_set(&e, CARACAL_E_INVAL,
+		                  "%s: the admin role needs a 'storage' plugin instance",
+		                  root->where);
+		if (st->production)
+			report_to(report, ud, err, &failed, &e);
+		else
+			log_warn("config", "%s; its routes will answer 503", e.message);
+	}
+	if (!check_only && !failed) {
+		int rc = config_get_secret(root, "admin.token", st->production, st->data_dir,
+		                           gen->admin_token, sizeof gen->admin_token,
+		                           &gen->admin_token_len, &e);
+		if (rc == CARACAL_OK)
+			log_register_secret(gen->admin_token, gen->admin_token_len);
+		else if (rc != CARACAL_E_NOTFOUND)
+			report_to(report, ud, err, &failed, &e);
 	}
 
 	if (failed || check_only) {

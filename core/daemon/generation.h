@@ -30,6 +30,9 @@ typedef struct plugin_instance {
 	void *instance; /* NULL in check-only generations */
 } plugin_instance;
 
+/* The plugin instances roles depend on, by kind. */
+enum generation_dep { GEN_DEP_STORAGE = 0, GEN_DEP_SIGNER, GEN_DEP_POLICY, GEN_DEP_COUNT };
+
 typedef struct generation {
 	config_tree *tree;
 	settings settings;
@@ -39,6 +42,9 @@ typedef struct generation {
 	void **tctx;  /* [slot * count + i]; created lazily on the slot's thread */
 	_Atomic int refs;
 	uint64_t number;
+	int dep_index[GEN_DEP_COUNT];   /* instance index per dependency, -1: none */
+	unsigned char admin_token[256]; /* admin.token, when configured */
+	size_t admin_token_len;
 } generation;
 
 /* Build a generation from tree (ownership passes to the generation, also on

@@ -41,6 +41,13 @@ static const caracal_cfg_key core_schema[] = {
     {"admin.listen", CARACAL_CFG_STRING, 0, "host:port of the admin listener"},
     {"admin.token", CARACAL_CFG_SECRET, 0, "admin API token (token_file or token_env)"},
     {"audit.sinks", CARACAL_CFG_LIST, 0, "plugin instances that receive audit events"},
+    {"storage", CARACAL_CFG_STRING, 0, "the storage plugin instance the roles use"},
+    {"signer", CARACAL_CFG_STRING, 0, "the signer plugin instance the STS uses"},
+    {"policy", CARACAL_CFG_STRING, 0, "the policy plugin instance the STS uses"},
+    {"sts.mint_rate_limit_per_min", CARACAL_CFG_INT, 0,
+     "mandates per minute per (zone, resource, application)"},
+    {"sts.secret_verify_concurrency", CARACAL_CFG_INT, 0,
+     "concurrent cold client-secret verifications (Argon2id)"},
     {"plugins", CARACAL_CFG_MAP, 0, "one block per plugin instance"},
     {NULL, 0, 0, NULL},
 };
@@ -296,6 +303,28 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 		}
 	}
 	out->plugins = config_get(root, "plugins");
+	config_get_string(root, "storage", &out->storage, &e);
+	config_get_string(root, "signer", &out->signer, &e);
+	config_get_string(root, "policy", &out->policy, &e);
+
+	out->mint_rate_limit_per_min = 1000;
+	if (config_get_int(root, "sts.mint_rate_limit_per_min", &v, &e) == CARACAL_OK) {
+		if (v < 1)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key 'sts.mint_rate_limit_per_min': must be at least 1",
+			               config_get(root, "sts.mint_rate_limit_per_min")->where);
+		else
+			out->mint_rate_limit_per_min = v;
+	}
+	out->secret_verify_concurrency = 2;
+	if (config_get_int(root, "sts.secret_verify_concurrency", &v, &e) == CARACAL_OK) {
+		if (v < 1 || v > 64)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key 'sts.secret_verify_concurrency': must be 1..64",
+			               config_get(root, "sts.secret_verify_concurrency")->where);
+		else
+			out->secret_verify_concurrency = v;
+	}
 
 	/* Production refuses what development tolerates: evidence must be
 	 * written somewhere, and the admin API must have a real credential. */

@@ -47,6 +47,13 @@ typedef struct settings {
 	size_t sink_count;
 	const char *sinks[SETTINGS_MAX_SINKS]; /* audit sink instance names */
 	const config_node *plugins;            /* the "plugins" mapping, or NULL */
+	/* Plugin instances the roles use (NULL: none configured). */
+	const char *storage;
+	const char *signer;
+	const char *policy;
+	/* STS tuning. */
+	int64_t mint_rate_limit_per_min;
+	int64_t secret_verify_concurrency;
 } settings;
 
 /* The core's schema (top-level keys). */

@@ -1,0 +1,72 @@
+/* deps.c — see deps.h. */
+#include "roles/deps.h"
+
+#include "daemon/metrics.h"
+
+#include <stdatomic.h>
+
+static _Atomic(role_audit_fn) audit_fn;
+
+void roles_set_audit(role_audit_fn fn)
+{
+	atomic_store(&audit_fn, fn);
+}
+
+int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err)
+{
+	role_audit_fn fn = atomic_load(&audit_fn);
+	if (fn == NULL)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL,
+		                         "the audit pipeline is not running");
+	return fn(zone_id, event_type, fields, err);
+}
+
+static int dep_tctx(worker_ctx *wc, int dep, const char *what, const plugin_instance **pi,
+                    void **tctx, caracal_error *err)
+{
+	generation *gen = wc->gen;
+	int idx = gen != NULL ? gen->dep_index[dep] : -1;
+	if (idx < 0)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no %s plugin is configured",
+		                         what);
+	*pi = &gen->instances[idx];
+	caracal_error te = {0};
+	*tctx = generation_tctx(gen, wc->slot, (size_t)idx, &te);
+	if (*tctx == NULL) {
+		metrics_plugin_error();
+		return caracal_error_set(err, CARACAL_E_UNAVAIL,
+		                         "%s plugin '%s' is unavailable: %s", what, (*pi)->name,
+		                         te.message);
+	}
+	return CARACAL_OK;
+}
+
+int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error *err)
+{
+	*out = (role_deps){0};
+	if (wc->gen == NULL)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no configuration loaded");
+	out->gen = wc->gen;
+	out->settings = &wc->gen->settings;
+	const plugin_instance *pi;
+	int rc;
+	if (needs & ROLE_NEEDS_STORAGE) {
+		rc = dep_tctx(wc, GEN_DEP_STORAGE, "storage", &pi, &out->storage_tctx, err);
+		if (rc != CARACAL_OK)
+			return rc;
+		out->storage = pi->plugin->storage;
+	}
+	if (needs & ROLE_NEEDS_SIGNER) {
+		rc = dep_tctx(wc, GEN_DEP_SIGNER, "signer", &pi, &out->signer_tctx, err);
+		if (rc != CARACAL_OK)
+			return rc;
+		out->signer = pi->plugin->signer;
+	}
+	if (needs & ROLE_NEEDS_POLICY) {
+		rc = dep_tctx(wc, GEN_DEP_POLICY, "policy", &pi, &out->policy_tctx, err);
+		if (rc != CARACAL_OK)
+			return rc;
+		out->policy = pi->plugin->policy;
+	}
+	return CARACAL_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * deps.h — how a role's code, running on a decision-pool worker, reaches the
+ * plugins it depends on: the configured storage, signer and policy
+ * instances of the worker's current generation, with the worker's own
+ * thread contexts. Roles never see plugin instances any other way.
+ */
+#ifndef CARACAL_ROLES_DEPS_H
+#define CARACAL_ROLES_DEPS_H
+
+#include "daemon/workers.h"
+
+#include <jansson.h>
+
+typedef struct role_deps {
+	const caracal_storage_ops *storage;
+	void *storage_tctx;
+	const caracal_signer_ops *signer;
+	void *signer_tctx;
+	const caracal_policy_ops *policy;
+	void *policy_tctx;
+	const settings *settings;
+	const generation *gen;
+} role_deps;
+
+#define ROLE_NEEDS_STORAGE (1u << GEN_DEP_STORAGE)
+#define ROLE_NEEDS_SIGNER (1u << GEN_DEP_SIGNER)
+#define ROLE_NEEDS_POLICY (1u << GEN_DEP_POLICY)
+
+/* Fill out with the dependencies in needs. UNAVAIL (message says which)
+ * when one is not configured or its thread context cannot be created. */
+int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error *err);
+
+/* Audit events from role code: the daemon installs the emitter at start.
+ * Until then, and when the queue refuses, this fails (callers deny). */
+typedef int (*role_audit_fn)(const char *zone_id, const char *event_type, json_t *fields,
+                             caracal_error *err);
+void roles_set_audit(role_audit_fn fn);
+int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err);
+
+#endif
