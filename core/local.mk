@@ -10,6 +10,11 @@ libcaracalcore_la_SOURCES = \
 	core/util/uuid.c core/util/uuid.h \
 	core/util/secret_hash.c core/util/secret_hash.h \
 	core/roles/deps.c core/roles/deps.h \
+	core/roles/sts/client_auth.c core/roles/sts/client_auth.h \
+	core/roles/sts/form.c core/roles/sts/form.h \
+	core/roles/sts/mandate.c core/roles/sts/mandate.h \
+	core/roles/sts/sts.h core/roles/sts/token.c \
+	core/util/b64.c core/util/b64.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \

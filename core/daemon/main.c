@@ -17,6 +17,8 @@
 #include "daemon/server.h"
 #include "host.h"
 #include "loader/loader.h"
+#include "roles/deps.h"
+#include "roles/sts/sts.h"
 #include "util/log.h"
 
 #include <event2/event.h>
@@ -164,6 +166,13 @@ static void audit_lifecycle(struct daemon *d, const char *event_type, const char
 	json_decref(fields);
 }
 
+/* Role code (STS, admin) emits through the same writer. */
+static int role_audit_emit(const char *zone_id, const char *event_type, json_t *fields,
+                           caracal_error *err)
+{
+	return audit_writer_emit(the_daemon->audit, zone_id, event_type, fields, err);
+}
+
 /* host->audit_emit: events from plugins join the same writer. */
 static int plugin_audit_emit(const caracal_scope *scope, const char *json, size_t len,
                              caracal_error *err)
@@ -245,6 +254,7 @@ static int run(struct daemon *d)
 	if (!st->production)
 		log_warn("daemon", "development mode: generated secrets, loopback only; not for "
 		                   "production");
+	sts_routes_register();
 	d->srv = server_new(st, current_generation, d, &err);
 	if (d->srv == NULL) {
 		log_error("daemon", "cannot start: %s", err.message);
@@ -257,6 +267,7 @@ static int run(struct daemon *d)
 		return 1;
 	}
 	host_set_audit_emitter(plugin_audit_emit);
+	roles_set_audit(role_audit_emit);
 	if (server_start(d->srv, &err) != CARACAL_OK) {
 		log_error("daemon", "cannot start: %s", err.message);
 		return 1;
@@ -287,6 +298,7 @@ static int run(struct daemon *d)
 	server_stop(d->srv, DRAIN_MS);
 	audit_lifecycle(d, "daemon.stop", "signal");
 	host_set_audit_emitter(NULL);
+	roles_set_audit(NULL);
 	audit_writer_stop(d->audit, DRAIN_MS);
 	d->audit = NULL;
 	for (int i = 0; i < 3; i++)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,26 +81,32 @@ int server_route(role_id role, const char *method, const char *path, route_fn fn
 
 /* ---- responses ----------------------------------------------------------- */
 
-void server_respond(request_ctx *rc, int status, const char *content_type, const void *body,
-                    size_t len)
+void server_respond_ex(request_ctx *rc, int status, const char *content_type,
+                       const http_header *extra, size_t extra_count, const void *body, size_t len)
 {
-	http_header hdrs[2];
+	http_header hdrs[8];
 	size_t n = 0;
-	if (content_type != NULL) {
-		hdrs[n].name = "Content-Type";
-		hdrs[n].name_len = 12;
-		hdrs[n].value = content_type;
-		hdrs[n].value_len = strlen(content_type);
-		n++;
+	int cache_control = 0;
+	if (content_type != NULL)
+		hdrs[n++] = (http_header){"Content-Type", 12, content_type, strlen(content_type)};
+	for (size_t i = 0; i < extra_count && n < 7; i++) {
+		if (extra[i].name_len == 13 && strncasecmp(extra[i].name, "Cache-Control", 13) == 0)
+			cache_control = 1;
+		hdrs[n++] = extra[i];
 	}
-	hdrs[n].name = "Cache-Control";
-	hdrs[n].name_len = 13;
-	hdrs[n].value = "no-store";
-	hdrs[n].value_len = 8;
-	n++;
+	/* Responses carry authority (tokens, keys, records): never cached unless
+	 * the route says otherwise. */
+	if (!cache_control)
+		hdrs[n++] = (http_header){"Cache-Control", 13, "no-store", 8};
 	metrics_observe(rc->loop->metrics, rc->route, status,
 	                clock_monotonic_us() - rc->req->received_us);
 	http_respond(rc->req, status, hdrs, n, body, len);
+}
+
+void server_respond(request_ctx *rc, int status, const char *content_type, const void *body,
+                    size_t len)
+{
+	server_respond_ex(rc, status, content_type, NULL, 0, body, len);
 }
 
 void server_respond_error(request_ctx *rc, int status, const char *error, const char *description)
@@ -149,7 +156,8 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&loop->done_lock);
 	while (dw != NULL) {
 		deferred_work *next = dw->next_done;
-		server_respond(&dw->rc, dw->status, dw->content_type, dw->body, dw->body_len);
+		server_respond_ex(&dw->rc, dw->status, dw->content_type, dw->headers,
+		                  dw->header_count, dw->body, dw->body_len);
 		free_deferred(dw);
 		dw = next;
 	}

@@ -50,6 +50,10 @@ void server_free(server *srv);
 /* Respond and count the request in the metrics. Loop thread only. */
 void server_respond(request_ctx *rc, int status, const char *content_type, const void *body,
                     size_t len);
+/* The same with extra response headers (at most 6). A Cache-Control among
+ * them replaces the default no-store. */
+void server_respond_ex(request_ctx *rc, int status, const char *content_type,
+                       const http_header *extra, size_t extra_count, const void *body, size_t len);
 /* {"error":..., "error_description":...} */
 void server_respond_error(request_ctx *rc, int status, const char *error, const char *description);
 
@@ -67,6 +71,8 @@ struct deferred_work {
 	const char *content_type;
 	char *body;
 	size_t body_len;
+	http_header headers[4]; /* extra response headers; values owned by the work */
+	size_t header_count;
 	deferred_work *next_done;
 };
 

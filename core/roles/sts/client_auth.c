@@ -1,0 +1,188 @@
+/* client_auth.c — see client_auth.h. */
+#include "roles/sts/client_auth.h"
+
+#include "util/clock.h"
+#include "util/secret_hash.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_SLOTS 8192
+#define LOCK_SLOTS 4096
+
+struct cache_entry {
+	char stored[SECRET_HASH_MAX];
+	unsigned char digest[32];
+	int64_t expires_us;
+};
+
+struct lock_entry {
+	unsigned char key[32]; /* keyed hash of the application id */
+	int64_t window_start_us;
+	uint32_t failures;
+	int64_t blocked_until_us;
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_entry *cache;
+static struct lock_entry *lockouts;
+static unsigned char slot_key[32]; /* random: an attacker cannot aim at slots */
+static sem_t cold_slots;
+static int init_concurrency = 2;
+static _Atomic uint64_t cold_count;
+
+static void init_once(void)
+{
+	cache = calloc(CACHE_SLOTS, sizeof *cache);
+	lockouts = calloc(LOCK_SLOTS, sizeof *lockouts);
+	if (RAND_bytes(slot_key, sizeof slot_key) != 1)
+		abort(); /* no CSPRNG: nothing on the authority path is safe */
+	if (cache == NULL || lockouts == NULL)
+		abort(); /* at start-up: nothing useful can run */
+	sem_init(&cold_slots, 0, (unsigned)init_concurrency);
+}
+
+void client_auth_init(int concurrency)
+{
+	if (concurrency > 0)
+		init_concurrency = concurrency;
+	pthread_once(&once, init_once);
+}
+
+static void keyed(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 32;
+	HMAC(EVP_sha256(), slot_key, sizeof slot_key, data, len, out, &n);
+}
+
+static void sha256(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 32;
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+static size_t slot_of(const unsigned char k[32], size_t slots)
+{
+	uint64_t v;
+	memcpy(&v, k, sizeof v);
+	return (size_t)(v % slots);
+}
+
+client_auth_result client_auth_verify(const char *stored_hash, const char *secret, size_t len,
+                                      int64_t wait_ms)
+{
+	client_auth_init(0);
+	size_t slen = strlen(stored_hash);
+	if (slen >= SECRET_HASH_MAX)
+		return CLIENT_AUTH_MISMATCH;
+	unsigned char digest[32], k[32];
+	sha256(secret, len, digest);
+	keyed(stored_hash, slen, k);
+	size_t slot = slot_of(k, CACHE_SLOTS);
+	int64_t now = clock_monotonic_us();
+
+	pthread_mutex_lock(&cache_lock);
+	struct cache_entry *e = &cache[slot];
+	int warm = e->expires_us > now && strcmp(e->stored, stored_hash) == 0 &&
+	           CRYPTO_memcmp(e->digest, digest, sizeof digest) == 0;
+	pthread_mutex_unlock(&cache_lock);
+	if (warm)
+		return CLIENT_AUTH_OK;
+
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (wait_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	while (sem_timedwait(&cold_slots, &deadline) != 0) {
+		if (errno != EINTR)
+			return CLIENT_AUTH_BUSY;
+	}
+	atomic_fetch_add(&cold_count, 1);
+	int ok = secret_hash_verify(stored_hash, secret, len);
+	sem_post(&cold_slots);
+	if (!ok)
+		return CLIENT_AUTH_MISMATCH;
+
+	pthread_mutex_lock(&cache_lock);
+	e = &cache[slot];
+	memcpy(e->stored, stored_hash, slen + 1);
+	memcpy(e->digest, digest, sizeof digest);
+	e->expires_us = clock_monotonic_us() + CLIENT_AUTH_CACHE_TTL_US;
+	pthread_mutex_unlock(&cache_lock);
+	OPENSSL_cleanse(digest, sizeof digest);
+	return CLIENT_AUTH_OK;
+}
+
+static struct lock_entry *lock_slot(const char *app_id, unsigned char k[32])
+{
+	keyed(app_id, strlen(app_id), k);
+	return &lockouts[slot_of(k, LOCK_SLOTS)];
+}
+
+int client_auth_blocked(const char *app_id, int64_t now_us)
+{
+	client_auth_init(0);
+	unsigned char k[32];
+	pthread_mutex_lock(&lock_lock);
+	struct lock_entry *e = lock_slot(app_id, k);
+	int blocked = memcmp(e->key, k, sizeof k) == 0 && e->blocked_until_us > now_us;
+	pthread_mutex_unlock(&lock_lock);
+	return blocked;
+}
+
+int client_auth_failed(const char *app_id, int64_t now_us)
+{
+	client_auth_init(0);
+	unsigned char k[32];
+	int locked = 0;
+	pthread_mutex_lock(&lock_lock);
+	struct lock_entry *e = lock_slot(app_id, k);
+	if (memcmp(e->key, k, sizeof k) != 0 ||
+	    now_us - e->window_start_us >= CLIENT_AUTH_WINDOW_US) {
+		/* A live block is never evicted by another application. */
+		if (memcmp(e->key, k, sizeof k) != 0 && e->blocked_until_us > now_us) {
+			pthread_mutex_unlock(&lock_lock);
+			return 0;
+		}
+		memcpy(e->key, k, sizeof k);
+		e->window_start_us = now_us;
+		e->failures = 0;
+	}
+	if (++e->failures > CLIENT_AUTH_FAILURE_LIMIT && e->blocked_until_us <= now_us) {
+		e->blocked_until_us = now_us + CLIENT_AUTH_WINDOW_US;
+		locked = 1;
+	}
+	pthread_mutex_unlock(&lock_lock);
+	return locked;
+}
+
+void client_auth_reset(void)
+{
+	client_auth_init(0);
+	pthread_mutex_lock(&cache_lock);
+	memset(cache, 0, CACHE_SLOTS * sizeof *cache);
+	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_lock(&lock_lock);
+	memset(lockouts, 0, LOCK_SLOTS * sizeof *lockouts);
+	pthread_mutex_unlock(&lock_lock);
+	atomic_store(&cold_count, 0);
+}
+
+uint64_t client_auth_cold_verifications(void)
+{
+	return atomic_load(&cold_count);
+}

@@ -1,0 +1,769 @@
+/*
+ * token.c — POST /oauth/2/token.
+ *
+ * The loop thread checks the transport rules and parses the form (cheap and
+ * bounded); everything that touches a plugin runs on a decision-pool worker,
+ * in the order of spec sts.md §2.4. Every step that cannot be completed
+ * denies: a storage, policy, signing or audit failure never yields a token.
+ *
+ * Supported exchange classes in this version: a client-authenticated mint
+ * for one or more resources without a subject token (use=session). Subject
+ * tokens, sessions, delegations, approvals and federation are refused
+ * explicitly (fail closed) until they land.
+ */
+#include "roles/sts/client_auth.h"
+#include "roles/sts/form.h"
+#include "roles/sts/mandate.h"
+#include "roles/sts/sts.h"
+
+#include "daemon/server.h"
+#include "util/arena.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/uuid.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_TTL_S 900
+#define TTL_CAP_NO_SUBJECT_S 3600
+#define COLD_VERIFY_WAIT_MS 5000
+#define MAX_SCOPES 64
+#define REQUEST_ID_MAX 128
+
+struct token_job {
+	deferred_work dw; /* must stay first */
+	caracal_arena *arena;
+	sts_form form;
+	char request_id[REQUEST_ID_MAX + 1];
+};
+
+static void token_job_free(deferred_work *dw)
+{
+	struct token_job *job = (struct token_job *)dw;
+	arena_free(job->arena);
+	free(job);
+}
+
+/* ---- responses (worker side) ---------------------------------------------- */
+
+static void set_json(struct token_job *job, int status, json_t *body)
+{
+	json_object_set_new(body, "requestId", json_string(job->request_id));
+	job->dw.status = status;
+	job->dw.content_type = "application/json";
+	job->dw.body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	job->dw.body_len = job->dw.body != NULL ? strlen(job->dw.body) : 0;
+	if (job->dw.body == NULL)
+		job->dw.status = 500;
+	json_decref(body);
+}
+
+static void set_error(struct token_job *job, int status, const char *error, const char *description)
+{
+	set_json(job, status,
+	         json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
+/* ---- request id ----------------------------------------------------------- */
+
+static void pick_request_id(const http_request *req, char out[REQUEST_ID_MAX + 1])
+{
+	const http_header *h = http_request_header(req, "X-Request-Id", NULL);
+	if (h != NULL && h->value_len > 0 && h->value_len <= REQUEST_ID_MAX) {
+		int ok = 1;
+		for (size_t i = 0; i < h->value_len && ok; i++) {
+			char c = h->value[i];
+			ok = isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' ||
+			     c == ':';
+		}
+		if (ok) {
+			memcpy(out, h->value, h->value_len);
+			out[h->value_len] = '\0';
+			return;
+		}
+	}
+	if (uuid_v7(out) != 0)
+		snprintf(out, REQUEST_ID_MAX + 1, "unavailable");
+}
+
+/* ---- audit ---------------------------------------------------------------- */
+
+/* One token_exchange event. Returns OK or the emit failure (the caller then
+ * answers 500: evidence that cannot be recorded means no token). */
+static int audit_exchange(struct token_job *job, const char *decision, const char *status,
+                          const char *resource, json_t *determining, json_t *extra,
+                          caracal_error *err)
+{
+	const sts_form *f = &job->form;
+	json_t *meta = json_pack("{s:s, s:s, s:s?}", "application_id",
+	                         f->application_id ? f->application_id : "", "requested_scopes",
+	                         f->scope ? f->scope : "", "resource", resource);
+	if (extra != NULL) {
+		json_object_update(meta, extra);
+		json_decref(extra);
+	}
+	json_t *fields =
+	    json_pack("{s:s, s:s, s:s, s:o, s:o}", "request_id", job->request_id, "decision",
+	              decision, "evaluation_status", status, "determining_policies",
+	              determining != NULL ? determining : json_array(), "metadata", meta);
+	if (fields == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
+	int rc = role_audit(f->zone_id, "token_exchange", fields, err);
+	json_decref(fields);
+	return rc;
+}
+
+/* ---- scopes ---------------------------------------------------------------- */
+
+static size_t split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,
+                           int *overflow)
+{
+	size_t n = 0;
+	*overflow = 0;
+	if (scope == NULL)
+		return 0;
+	const char *p = scope;
+	while (*p != '\0') {
+		while (*p != '\0' && isspace((unsigned char)*p))
+			p++;
+		const char *s = p;
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			p++;
+		if (p == s)
+			break;
+		char *tok = arena_strndup(arena, s, (size_t)(p - s));
+		if (tok == NULL)
+			return n;
+		int dup = 0;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(out[i], tok) == 0;
+		if (dup)
+			continue;
+		if (n == max) {
+			*overflow = 1;
+			return n;
+		}
+		out[n++] = tok;
+	}
+	return n;
+}
+
+static int in_list(const char *s, const caracal_strlist *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (strcmp(list->items[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+struct grant_union {
+	json_t *scopes; /* array, distinct */
+	int failed;
+};
+
+static int collect_grant(void *ud, const void *record)
+{
+	struct grant_union *u = ud;
+	const caracal_grant *g = record;
+	for (size_t i = 0; i < g->scopes.count; i++) {
+		const char *s = g->scopes.items[i];
+		int seen = 0;
+		size_t idx;
+		json_t *v;
+		json_array_foreach(u->scopes, idx, v) if (strcmp(json_string_value(v), s) == 0)
+		    seen = 1;
+		if (!seen && json_array_append_new(u->scopes, json_string(s)) != 0)
+			u->failed = 1;
+	}
+	return CARACAL_OK;
+}
+
+static json_t *strlist_json(const caracal_strlist *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < l->count; i++)
+		json_array_append_new(a, json_string(l->items[i]));
+	return a;
+}
+
+static json_t *array_of(const char *const *items, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_string(items[i]));
+	return a;
+}
+
+/* ---- the pipeline (worker) ------------------------------------------------ */
+
+struct granted {
+	const char *identifier;
+	int64_t max_ttl_s; /* 0: no obligation */
+};
+
+static void token_run(deferred_work *dw, worker_ctx *wc)
+{
+	struct token_job *job = (struct token_job *)dw;
+	const sts_form *f = &job->form;
+	caracal_arena *arena = job->arena;
+	caracal_error err = {0};
+	role_deps deps;
+
+	if (role_deps_get(wc, ROLE_NEEDS_STORAGE | ROLE_NEEDS_SIGNER | ROLE_NEEDS_POLICY, &deps,
+	                  &err) != CARACAL_OK) {
+		log_error("sts", "request %s: %s", job->request_id, err.message);
+		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return;
+	}
+	const settings *st = deps.settings;
+	client_auth_init((int)st->secret_verify_concurrency);
+	int64_t now_us = clock_now_us();
+
+	/* §2.1 rule 12 and §2.5: lockout, then client authentication. */
+	const char *app_id = f->application_id != NULL ? f->application_id : "";
+	if (app_id[0] != '\0' && client_auth_blocked(app_id, now_us)) {
+		set_error(job, 429, "provider_rate_limited", "authentication rate limit exceeded");
+		return;
+	}
+	caracal_application app = {.size = sizeof app};
+	int rc = CARACAL_E_NOTFOUND;
+	if (app_id[0] != '\0' && f->zone_id != NULL && f->zone_id[0] != '\0')
+		rc = deps.storage->application_get(deps.storage_tctx, f->zone_id, app_id, arena,
+		                                   &app, &err);
+	if (rc == CARACAL_E_UNAVAIL || rc == CARACAL_E_TIMEOUT || rc == CARACAL_E_INTERNAL ||
+	    rc == CARACAL_E_NOMEM) {
+		log_error("sts", "request %s: storage: %s", job->request_id, err.message);
+		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return;
+	}
+	int authenticated = 0;
+	if (rc == CARACAL_OK && app.archived_at_us == 0 &&
+	    (app.expires_at_us == 0 || app.expires_at_us > now_us) && f->client_secret != NULL &&
+	    app.client_secret_hash != NULL) {
+		client_auth_result ar =
+		    client_auth_verify(app.client_secret_hash, f->client_secret,
+		                       strlen(f->client_secret), COLD_VERIFY_WAIT_MS);
+		if (ar == CLIENT_AUTH_BUSY) {
+			set_error(job, 503, "sts_unavailable",
+			          "too many client verifications in progress; retry");
+			return;
+		}
+		authenticated = ar == CLIENT_AUTH_OK;
+	}
+	if (!authenticated) {
+		if (app_id[0] != '\0' && client_auth_failed(app_id, now_us)) {
+			set_error(job, 429, "provider_rate_limited",
+			          "authentication rate limit exceeded");
+			return;
+		}
+		set_error(job, 401, "access_denied", "invalid client credentials");
+		return;
+	}
+	const char *zone = f->zone_id;
+
+	/* Classes this version does not mint yet are refused, never ignored. */
+	if (f->subject_token != NULL && f->subject_token[0] != '\0') {
+		set_error(job, 400, "invalid_token",
+		          "subject_token exchanges are not supported yet");
+		return;
+	}
+	if ((f->session_id && f->session_id[0]) ||
+	    (f->agent_session_id && f->agent_session_id[0]) ||
+	    (f->delegation_edge_id && f->delegation_edge_id[0]) ||
+	    (f->approval_id && f->approval_id[0])) {
+		set_error(job, 403, "access_denied",
+		          "sessions, delegations and approvals are not supported yet");
+		return;
+	}
+	if (f->resource_count == 0) {
+		set_error(job, 400, "invalid_token", "at least one resource is required");
+		return;
+	}
+
+	const char *scopes[MAX_SCOPES];
+	int overflow;
+	size_t nscopes = split_scopes(arena, f->scope, scopes, MAX_SCOPES, &overflow);
+	if (overflow) {
+		set_error(job, 400, "invalid_token", "too many scopes");
+		return;
+	}
+
+	struct granted granted[STS_FORM_MAX_RESOURCES];
+	size_t ngranted = 0;
+	char deny_reason[128] = "";
+	json_t *traits = strlist_json(&app.traits);
+
+	for (size_t r = 0; r < f->resource_count; r++) {
+		const char *ident = f->resources[r];
+		caracal_resource res = {.size = sizeof res};
+		rc = deps.storage->resource_get(deps.storage_tctx, zone, ident, arena, &res, &err);
+		if (rc == CARACAL_E_NOTFOUND) {
+			if (audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL,
+			                   &err) != CARACAL_OK)
+				goto audit_failed;
+			continue;
+		}
+		if (rc != CARACAL_OK) {
+			log_error("sts", "request %s: storage: %s", job->request_id, err.message);
+			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+			goto out;
+		}
+		/* Mintable scopes: the declared ones, plus agent:lifecycle for a
+		 * resource with an upstream (§1.8). */
+		int scopes_ok = 1;
+		for (size_t s = 0; s < nscopes && scopes_ok; s++)
+			scopes_ok = in_list(scopes[s], &res.scopes) ||
+			            (strcmp(scopes[s], "agent:lifecycle") == 0 &&
+			             res.upstream_url != NULL && res.upstream_url[0] != '\0');
+		if (!scopes_ok) {
+			if (deny_reason[0] == '\0')
+				snprintf(deny_reason, sizeof deny_reason, "scope_mismatch");
+			if (audit_exchange(job, "deny", "scope_mismatch", ident, NULL, NULL,
+			                   &err) != CARACAL_OK)
+				goto audit_failed;
+			continue;
+		}
+
+		/* §2.12: fixed 60 s window per (zone, resource, application). */
+		char key[512];
+		snprintf(key, sizeof key, "mint:%s:%s:%s", zone, res.id, app.id);
+		int64_t window = 60 * 1000000LL;
+		uint64_t count = 0;
+		rc =
+		    deps.storage->rate_hit(deps.storage_tctx, key, now_us - now_us % window, window,
+		                           (uint64_t)st->mint_rate_limit_per_min, &count, &err);
+		if (rc != CARACAL_OK) {
+			if (deny_reason[0] == '\0')
+				snprintf(deny_reason, sizeof deny_reason, "rate_limited");
+			if (audit_exchange(job, "deny", "rate_limited", ident, NULL, NULL, &err) !=
+			    CARACAL_OK)
+				goto audit_failed;
+			continue;
+		}
+
+		struct grant_union gu = {.scopes = json_array()};
+		rc = deps.storage->grant_list(deps.storage_tctx, zone, app.id, res.id,
+		                              collect_grant, &gu, &err);
+		if (rc != CARACAL_OK || gu.failed) {
+			json_decref(gu.scopes);
+			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+			goto out;
+		}
+
+		json_t *input = json_pack(
+		    "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:O}, s:{s:s, s:s},"
+		    " s:{s:s, s:s, s:s, s:o}, s:{s:s, s:s}, s:{s:o}, s:{s:i},"
+		    " s:{s:o, s:I, s:s, s:I, s:b}}",
+		    "schema_version", "2026-05-20", "zone_id", zone, "principal", "type",
+		    "Application", "id", app.id, "zone_id", zone, "name", app.name ? app.name : "",
+		    "registration_method",
+		    app.registration_method ? app.registration_method : "managed", "traits", traits,
+		    "subject", "kind", "application", "id", app.id, "resource", "type", "Resource",
+		    "id", res.id, "identifier", res.identifier, "scopes", strlist_json(&res.scopes),
+		    "action", "id", "TokenExchange", "use", "session", "grants", "scopes",
+		    gu.scopes, "delegation", "depth", 0, "context", "requested_scopes",
+		    array_of(scopes, nscopes), "requested_ttl_seconds",
+		    (json_int_t)(f->has_ttl ? f->ttl_seconds : 0), "trace_id", job->request_id,
+		    "time", (json_int_t)(now_us / 1000000), "challenge_resolved", 0);
+		char *input_text = input != NULL ? json_dumps(input, JSON_COMPACT) : NULL;
+		json_decref(input);
+		if (input_text == NULL) {
+			set_error(job, 500, "internal_error", "cannot build the policy input");
+			goto out;
+		}
+		caracal_policy_decision dec = {.size = sizeof dec};
+		rc = deps.policy->evaluate(deps.policy_tctx, zone, input_text, strlen(input_text),
+		                           arena, &dec, &err);
+		free(input_text);
+		if (rc != CARACAL_OK) {
+			log_error("sts", "request %s: policy: %s", job->request_id, err.message);
+			caracal_error ae = {0};
+			if (audit_exchange(job, "deny", "policy_eval_failed", ident, NULL, NULL,
+			                   &ae) != CARACAL_OK)
+				goto audit_failed;
+			set_error(job, 503, "policy_eval_failed", "policy evaluation failed");
+			goto out;
+		}
+		json_error_t je;
+		json_t *determining = dec.determining_policies.ptr != NULL
+		                          ? json_loadb(dec.determining_policies.ptr,
+		                                       dec.determining_policies.len, 0, &je)
+		                          : NULL;
+		json_t *reasons = dec.reasons.ptr != NULL
+		                      ? json_loadb(dec.reasons.ptr, dec.reasons.len, 0, &je)
+		                      : NULL;
+		const char *first_reason = NULL;
+		if (json_is_array(reasons) && json_array_size(reasons) > 0) {
+			json_t *r0 = json_array_get(reasons, 0);
+			first_reason = json_is_string(r0)
+			                   ? json_string_value(r0)
+			                   : json_string_value(json_object_get(r0, "reason"));
+		}
+		if (dec.effect == CARACAL_EFFECT_ALLOW) {
+			int64_t max_ttl = 0;
+			json_t *obl =
+			    dec.obligations.ptr != NULL && dec.obligations.len > 0
+			        ? json_loadb(dec.obligations.ptr, dec.obligations.len, 0, &je)
+			        : NULL;
+			json_t *mt = json_object_get(obl, "max_ttl_seconds");
+			if (json_is_integer(mt) && json_integer_value(mt) > 0)
+				max_ttl = (int64_t)json_integer_value(mt);
+			json_decref(obl);
+			granted[ngranted++] = (struct granted){res.identifier, max_ttl};
+			rc = audit_exchange(
+			    job, "allow", "complete", ident, determining,
+			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
+		} else {
+			/* DENY, and APPROVAL_REQUIRED until approvals land: both deny. */
+			const char *why = dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED
+			                      ? "approval_required"
+			                      : (first_reason != NULL ? first_reason : "denied");
+			if (deny_reason[0] == '\0')
+				snprintf(deny_reason, sizeof deny_reason, "%s", why);
+			rc = audit_exchange(
+			    job, "deny", why, ident, determining,
+			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
+		}
+		json_decref(reasons);
+		if (rc != CARACAL_OK)
+			goto audit_failed;
+	}
+
+	if (ngranted == 0) {
+		json_t *requested = array_of(f->resources, f->resource_count);
+		if (audit_exchange(job, "deny", "exchange_denied", NULL, NULL,
+		                   json_pack("{s:o}", "requested", requested), &err) != CARACAL_OK)
+			goto audit_failed;
+		char desc[192];
+		if (deny_reason[0] != '\0')
+			snprintf(desc, sizeof desc, "policy denied (%s)", deny_reason);
+		else
+			snprintf(desc, sizeof desc, "policy denied");
+		set_error(job, 403, "access_denied", desc);
+		goto out;
+	}
+
+	/* §2.13: TTL errors surface only now, after policy and audit. */
+	int64_t ttl = DEFAULT_TTL_S;
+	if (f->has_ttl) {
+		if (f->ttl_seconds < 0) {
+			set_error(job, 400, "invalid_token", "ttl_seconds must be positive");
+			goto out;
+		}
+		if (f->ttl_seconds > TTL_CAP_NO_SUBJECT_S) {
+			set_error(job, 400, "invalid_token", "ttl_seconds exceeds token TTL cap");
+			goto out;
+		}
+		if (f->ttl_seconds > 0)
+			ttl = f->ttl_seconds;
+	}
+	for (size_t g = 0; g < ngranted; g++)
+		if (granted[g].max_ttl_s > 0 && granted[g].max_ttl_s < ttl)
+			ttl = granted[g].max_ttl_s;
+
+	int64_t iat = now_us / 1000000;
+	int64_t exp = iat + ttl;
+	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
+	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	caracal_authority_record rec = {
+	    .size = sizeof rec,
+	    .id = sid,
+	    .zone_id = zone,
+	    .session_type = "application",
+	    .subject_id = app.id,
+	    .status = "active",
+	    .expires_at_us = exp * 1000000,
+	    .authenticated_at_us = now_us,
+	    .claims_json = {"{}", 2},
+	};
+	rc = deps.storage->authority_record_create(deps.storage_tctx, &rec, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: authority record: %s", job->request_id, err.message);
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	const char *target[STS_FORM_MAX_RESOURCES];
+	for (size_t g = 0; g < ngranted; g++)
+		target[g] = granted[g].identifier;
+	json_t *claims =
+	    json_pack("{s:s, s:s, s:[s], s:I, s:I, s:s, s:s, s:s}", "iss", st->issuer, "sub",
+	              app.id, "aud", st->issuer, "exp", (json_int_t)exp, "iat", (json_int_t)iat,
+	              "jti", jti, "zone_id", zone, "client_id", app.id);
+	if (claims != NULL && f->scope != NULL && f->scope[0] != '\0')
+		json_object_set_new(claims, "scope", json_string(f->scope));
+	if (claims != NULL) {
+		json_object_set_new(claims, "sid", json_string(sid));
+		json_object_set_new(claims, "root_sid", json_string(sid));
+		json_object_set_new(claims, "use", json_string("session"));
+		json_object_set_new(claims, "sub_type", json_string("application"));
+		json_object_set_new(claims, "target", array_of(target, ngranted));
+	}
+	const char *jws = NULL;
+	rc = claims != NULL ? mandate_sign(&deps, zone, claims, arena, &jws, &err)
+	                    : caracal_error_set(&err, CARACAL_E_NOMEM, "out of memory");
+	json_decref(claims);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
+		caracal_error ae = {0};
+		if (audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &ae) !=
+		    CARACAL_OK)
+			goto audit_failed;
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	/* §2.14: the jti is registered once; a collision is an anomaly. */
+	char jti_key[64];
+	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
+	rc = deps.storage->single_use_claim(deps.storage_tctx, zone, jti_key, exp * 1000000, &err);
+	if (rc != CARACAL_OK) {
+		caracal_error ae = {0};
+		role_audit(zone, "jti_collision",
+		           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
+		                     "decision", "deny", "evaluation_status", "anomaly", "metadata",
+		                     "jti", jti, "application_id", app.id),
+		           &ae);
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	json_t *extra =
+	    json_pack("{s:s, s:s, s:I, s:o}", "authority_record_id", sid, "jti", jti, "expires_at",
+	              (json_int_t)exp, "target", array_of(target, ngranted));
+	if (audit_exchange(job, "allow", "issued", NULL, NULL, extra, &err) != CARACAL_OK)
+		goto audit_failed;
+
+	json_t *resp = json_pack("{s:s, s:s, s:I}", "access_token", jws, "token_type", "Bearer",
+	                         "expires_in", (json_int_t)ttl);
+	if (resp != NULL && f->scope != NULL && f->scope[0] != '\0')
+		json_object_set_new(resp, "scope", json_string(f->scope));
+	if (resp != NULL) {
+		json_object_set_new(resp, "issued_token_type", json_string(STS_TOKEN_TYPE_ACCESS));
+		json_object_set_new(resp, "target_resources", array_of(target, ngranted));
+	}
+	if (resp == NULL) {
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	job->dw.status = 200;
+	job->dw.content_type = "application/json";
+	job->dw.body = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	job->dw.body_len = job->dw.body != NULL ? strlen(job->dw.body) : 0;
+	if (job->dw.body == NULL)
+		set_error(job, 500, "internal_error", "token issuance failed");
+	json_decref(resp);
+	goto out;
+
+audit_failed:
+	/* Evidence that cannot be recorded means no token (§2.4). */
+	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
+	free(job->dw.body);
+	job->dw.body = NULL;
+	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+out:
+	json_decref(traits);
+}
+
+/* ---- the route (loop thread) --------------------------------------------- */
+
+static void respond_now(request_ctx *rc, const char *request_id, int status, const char *error,
+                        const char *description)
+{
+	json_t *body = json_pack("{s:s, s:s, s:s}", "error", error, "error_description",
+	                         description, "requestId", request_id);
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	http_header h = {"X-Request-Id", 12, request_id, strlen(request_id)};
+	if (text == NULL) {
+		server_respond_ex(rc, 500, "application/json", &h, 1, "{}", 2);
+		return;
+	}
+	server_respond_ex(rc, status, "application/json", &h, 1, text, strlen(text));
+	free(text);
+}
+
+/* Media type check: application/x-www-form-urlencoded, parameters allowed. */
+static int is_form(const http_request *req)
+{
+	const http_header *h = http_request_header(req, "Content-Type", NULL);
+	if (h == NULL)
+		return 0;
+	static const char want[] = "application/x-www-form-urlencoded";
+	size_t n = sizeof want - 1;
+	if (h->value_len < n || strncasecmp(h->value, want, n) != 0)
+		return 0;
+	size_t i = n;
+	while (i < h->value_len && (h->value[i] == ' ' || h->value[i] == '\t'))
+		i++;
+	return i == h->value_len || h->value[i] == ';';
+}
+
+static void route_token(request_ctx *rc)
+{
+	http_request *req = rc->req;
+	char request_id[REQUEST_ID_MAX + 1];
+	pick_request_id(req, request_id);
+	if (req->query[0] != '\0') {
+		respond_now(rc, request_id, 400, "invalid_token",
+		            "query parameters are not allowed");
+		return;
+	}
+	if (!is_form(req)) {
+		respond_now(rc, request_id, 415, "invalid_token",
+		            "Content-Type must be application/x-www-form-urlencoded");
+		return;
+	}
+	struct token_job *job = calloc(1, sizeof *job);
+	caracal_arena *arena = arena_new();
+	if (job == NULL || arena == NULL) {
+		free(job);
+		arena_free(arena);
+		respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
+		return;
+	}
+	job->arena = arena;
+	memcpy(job->request_id, request_id, sizeof request_id);
+	sts_form_error fe = {0};
+	int pr = sts_form_parse((const char *)req->body, req->body_len, arena, &job->form, &fe);
+	if (pr != 0) {
+		if (pr == -2)
+			respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
+		else
+			respond_now(rc, request_id, fe.status, fe.error, fe.description);
+		arena_free(arena);
+		free(job);
+		return;
+	}
+	job->dw.run = token_run;
+	job->dw.free_fn = token_job_free;
+	/* The response echoes the request id; the value lives in the job. */
+	job->dw.headers[0] =
+	    (http_header){"X-Request-Id", 12, job->request_id, strlen(job->request_id)};
+	job->dw.header_count = 1;
+	server_defer(rc, &job->dw);
+}
+
+/* ---- JWKS ------------------------------------------------------------------- */
+
+struct jwks_job {
+	deferred_work dw;
+	char zone[256];
+	char cache_control[64];
+};
+
+static void jwks_run(deferred_work *dw, worker_ctx *wc)
+{
+	struct jwks_job *job = (struct jwks_job *)dw;
+	caracal_error err = {0};
+	role_deps deps;
+	dw->content_type = "application/json";
+	if (role_deps_get(wc, ROLE_NEEDS_SIGNER, &deps, &err) != CARACAL_OK) {
+		dw->status = 503;
+		dw->body =
+		    strdup("{\"error\":\"sts_unavailable\",\"error_description\":\"no signer\"}");
+		dw->body_len = dw->body ? strlen(dw->body) : 0;
+		return;
+	}
+	caracal_arena *arena = arena_new();
+	caracal_str json = {0};
+	int64_t max_age = 300;
+	int rc = arena != NULL
+	             ? deps.signer->jwks(deps.signer_tctx, job->zone, arena, &json, &max_age, &err)
+	             : CARACAL_E_NOMEM;
+	if (rc == CARACAL_OK && json.ptr != NULL) {
+		dw->status = 200;
+		dw->body = malloc(json.len);
+		if (dw->body != NULL) {
+			memcpy(dw->body, json.ptr, json.len);
+			dw->body_len = json.len;
+		} else {
+			dw->status = 503;
+		}
+		snprintf(job->cache_control, sizeof job->cache_control,
+		         "public, max-age=%lld, must-revalidate", (long long)max_age);
+		dw->headers[0] = (http_header){"Cache-Control", 13, job->cache_control,
+		                               strlen(job->cache_control)};
+		dw->headers[1] = (http_header){"X-Content-Type-Options", 22, "nosniff", 7};
+		dw->header_count = 2;
+	} else if (rc == CARACAL_E_NOTFOUND) {
+		dw->status = 404;
+		dw->body = strdup("{\"error\":\"resource_not_found\",\"error_description\":\"no "
+		                  "signing keys for this zone\"}");
+		dw->body_len = dw->body ? strlen(dw->body) : 0;
+	} else {
+		log_error("sts", "jwks for zone %s: %s", job->zone, err.message);
+		dw->status = 500;
+		dw->body = strdup("{\"error\":\"internal_error\",\"error_description\":\"keys "
+		                  "unavailable\"}");
+		dw->body_len = dw->body ? strlen(dw->body) : 0;
+	}
+	arena_free(arena);
+}
+
+/* Find and percent-decode one query parameter; 0 when found and valid. */
+static int query_param(const char *query, const char *name, char *out, size_t cap)
+{
+	size_t nlen = strlen(name);
+	const char *p = query;
+	while (*p != '\0') {
+		const char *end = strchr(p, '&');
+		if (end == NULL)
+			end = p + strlen(p);
+		if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			size_t o = 0;
+			for (const char *q = p + nlen + 1; q < end; q++) {
+				if (o + 1 >= cap)
+					return -1;
+				if (*q == '%' && q + 2 < end + 0 + 1 &&
+				    isxdigit((unsigned char)q[1]) &&
+				    isxdigit((unsigned char)q[2])) {
+					char hex[3] = {q[1], q[2], 0};
+					char c = (char)strtol(hex, NULL, 16);
+					if (c == '\0')
+						return -1;
+					out[o++] = c;
+					q += 2;
+				} else if (*q == '%') {
+					return -1;
+				} else {
+					out[o++] = *q == '+' ? ' ' : *q;
+				}
+			}
+			out[o] = '\0';
+			return o > 0 ? 0 : -1;
+		}
+		p = *end == '&' ? end + 1 : end;
+	}
+	return -1;
+}
+
+static void route_jwks(request_ctx *rc)
+{
+	struct jwks_job *job = calloc(1, sizeof *job);
+	if (job == NULL) {
+		server_respond_error(rc, 503, "sts_unavailable", "out of memory");
+		return;
+	}
+	if (query_param(rc->req->query, "zone_id", job->zone, sizeof job->zone) != 0) {
+		free(job);
+		server_respond_error(rc, 400, "invalid_token", "zone_id is required");
+		return;
+	}
+	job->dw.run = jwks_run;
+	server_defer(rc, &job->dw);
+}
+
+void sts_routes_register(void)
+{
+	server_route(ROLE_STS, "POST", "/oauth/2/token", route_token);
+	server_route(ROLE_STS, "GET", "/.well-known/jwks.json", route_jwks);
+}
