@@ -26,3 +26,18 @@ tests_unit_test_core_SOURCES = tests/unit/test_core.c
 tests_unit_test_core_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_core_LDADD = $(TEST_LIBS)
 endif
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_sts_form
+TESTS += tests/unit/test_sts_form
+tests_unit_test_sts_form_SOURCES = tests/unit/test_sts_form.c
+tests_unit_test_sts_form_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sts_form_LDADD = $(TEST_LIBS)
+endif
+
+FUZZ_TARGETS += tests/fuzz/fuzz_sts_form
+tests/fuzz/fuzz_sts_form: $(top_srcdir)/tests/fuzz/fuzz_sts_form.c \
+		$(top_srcdir)/core/roles/sts/form.c $(top_srcdir)/core/util/arena.c
+	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^
+EXTRA_DIST += tests/fuzz/fuzz_sts_form.c tests/fuzz/corpus/sts_form/base \
+	tests/fuzz/corpus/sts_form/dup tests/fuzz/corpus/sts_form/res
