@@ -105,6 +105,8 @@ struct plugin_metric {
 
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct plugin_metric *metrics_head;
+static size_t metrics_count;
+#define MAX_PLUGIN_METRICS 1024
 
 static int str_eq_nullable(const char *a, const char *b)
 {
@@ -124,6 +126,12 @@ static void svc_metric_count(const caracal_scope *scope, const char *name, const
 	                      strcmp(m->instance, scope->instance) == 0 &&
 	                      strcmp(m->name, name) == 0 && str_eq_nullable(m->label, label)))
 		m = m->next;
+	if (m == NULL && metrics_count >= MAX_PLUGIN_METRICS) {
+		/* A plugin minting label values without bound must not grow the
+		 * daemon's memory or /metrics without bound. */
+		pthread_mutex_unlock(&metrics_lock);
+		return;
+	}
 	if (m == NULL) {
 		m = calloc(1, sizeof *m);
 		if (m != NULL) {
@@ -142,6 +150,7 @@ static void svc_metric_count(const caracal_scope *scope, const char *name, const
 			} else {
 				m->next = metrics_head;
 				metrics_head = m;
+				metrics_count++;
 			}
 		}
 	}

@@ -131,13 +131,17 @@ static int dev_secrets_for(const settings *st, const config_node *block,
 
 static void free_instances(generation *gen)
 {
+	/* Stop every instance before destroying any: a stopping instance may
+	 * still call into another one. Destroy in reverse order of creation. */
 	for (size_t i = 0; i < gen->count; i++) {
 		plugin_instance *pi = &gen->instances[i];
-		if (pi->instance != NULL) {
-			if (pi->plugin->instance_stop != NULL)
-				pi->plugin->instance_stop(pi->instance);
+		if (pi->instance != NULL && pi->plugin->instance_stop != NULL)
+			pi->plugin->instance_stop(pi->instance);
+	}
+	for (size_t i = gen->count; i-- > 0;) {
+		plugin_instance *pi = &gen->instances[i];
+		if (pi->instance != NULL)
 			pi->plugin->instance_destroy(pi->instance);
-		}
 		host_scope_free(pi->scope);
 		free(pi->name);
 	}
@@ -145,6 +149,35 @@ static void free_instances(generation *gen)
 	free(gen->tctx);
 	OPENSSL_cleanse(gen->admin_token, sizeof gen->admin_token);
 }
+
+/* Plugins whose init() succeeded. init runs once per process; a plugin whose
+ * init failed stays loaded (code is never unloaded) and is initialised again
+ * the next time a config names it. Only the main thread builds generations. */
+#define MAX_INITIALISED 64
+static const caracal_plugin *initialised[MAX_INITIALISED];
+static size_t initialised_count;
+
+static int ensure_initialised(const caracal_plugin *p, caracal_error *err)
+{
+	for (size_t i = 0; i < initialised_count; i++)
+		if (initialised[i] == p)
+			return CARACAL_OK;
+	if (p->init != NULL) {
+		caracal_error ie = {0};
+		int rc = p->init(host_services(), &ie);
+		if (rc != CARACAL_OK)
+			return caracal_error_set(err, rc, "%s: init failed: %s", p->name,
+			                         ie.message);
+	}
+	if (initialised_count == MAX_INITIALISED)
+		return caracal_error_set(err, CARACAL_E_TOOBIG, "too many plugins");
+	initialised[initialised_count++] = p;
+	return CARACAL_OK;
+}
+
+/* mode and data_dir are fixed by the first generation of the process (the
+ * daemon refuses reloads that change them). */
+static int host_settings_applied;
 
 static uint64_t generation_counter;
 
@@ -174,8 +207,11 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 			                  st->data_dir, strerror(errno));
 			report_to(report, ud, err, &failed, &e);
 		}
-		host_set_data_dir(st->data_dir);
-		host_set_production(st->production);
+		if (!host_settings_applied) {
+			host_set_data_dir(st->data_dir);
+			host_set_production(st->production);
+			host_settings_applied = 1;
+		}
 		if (!failed && dev_secrets_for(st, root, settings_schema(), &e) != CARACAL_OK)
 			report_to(report, ud, err, &failed, &e);
 	}
@@ -220,20 +256,10 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 		config_get_string(block, "plugin", &pname, NULL);
 		config_get_string(block, "so", &so, NULL);
 		const caracal_plugin *p = plugin_registry_find(registry, pname);
-		if (p == NULL) {
+		if (p == NULL)
 			p = plugin_registry_load(registry, pname, so, &e);
-			/* init() runs once per process, right after the plugin is
-			 * loaded and before any of its instances exist. */
-			if (p != NULL && p->init != NULL) {
-				caracal_error ie = {0};
-				int rc = p->init(host_services(), &ie);
-				if (rc != CARACAL_OK) {
-					caracal_error_set(&e, rc, "%s: init failed: %s", pname,
-					                  ie.message);
-					p = NULL;
-				}
-			}
-		}
+		if (p != NULL && ensure_initialised(p, &e) != CARACAL_OK)
+			p = NULL;
 		if (p == NULL) {
 			caracal_error ctx;
 			caracal_error_set(&ctx, e.code, "%s: plugin instance '%s': %s",
@@ -377,8 +403,8 @@ void generation_unref(generation *gen)
 
 const plugin_instance *generation_find(const generation *gen, const char *name, size_t *index)
 {
-	for (size_t i = 0; i < gen->count; i++) {
-		if (strcmp(gen->instances[i].name, name) == 0) {
+	for (size_t i = 0; name != NULL && i < gen->count; i++) {
+		if (gen->instances[i].name != NULL && strcmp(gen->instances[i].name, name) == 0) {
 			if (index != NULL)
 				*index = i;
 			return &gen->instances[i];

@@ -127,8 +127,8 @@ static void report_log(void *ud, const char *message)
 	log_error("config", "%s", message);
 }
 
-/* Read the file, apply --set, validate and build a generation. */
-static generation *load_generation(struct daemon *d, int check_only, config_report_fn report)
+/* Read the file and apply the --set overrides. */
+static config_tree *read_config(const struct daemon *d, config_report_fn report)
 {
 	caracal_error err = {0};
 	config_tree *tree = config_tree_load_file(d->opt.config_path, &err);
@@ -143,6 +143,13 @@ static generation *load_generation(struct daemon *d, int check_only, config_repo
 			return NULL;
 		}
 	}
+	return tree;
+}
+
+static generation *build(struct daemon *d, config_tree *tree, int check_only,
+                         config_report_fn report)
+{
+	caracal_error err = {0};
 	return generation_build(tree, d->registry, check_only, d->slots, report, NULL, &err);
 }
 
@@ -154,6 +161,21 @@ static generation *current_generation(void *ud)
 	generation_ref(g);
 	pthread_mutex_unlock(&d->gen_lock);
 	return g;
+}
+
+/* Emitters read d->audit under this lock; shutdown takes it for writing
+ * before the writer goes away, so no emitter can use a freed writer. */
+static pthread_rwlock_t audit_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static int emit_locked(const char *zone_id, const char *event_type, json_t *fields,
+                       caracal_error *err)
+{
+	pthread_rwlock_rdlock(&audit_lock);
+	int rc = the_daemon->audit != NULL
+	             ? audit_writer_emit(the_daemon->audit, zone_id, event_type, fields, err)
+	             : caracal_error_set(err, CARACAL_E_UNAVAIL, "caracald is stopping");
+	pthread_rwlock_unlock(&audit_lock);
+	return rc;
 }
 
 static void audit_lifecycle(struct daemon *d, const char *event_type, const char *detail)
@@ -170,7 +192,7 @@ static void audit_lifecycle(struct daemon *d, const char *event_type, const char
 static int role_audit_emit(const char *zone_id, const char *event_type, json_t *fields,
                            caracal_error *err)
 {
-	return audit_writer_emit(the_daemon->audit, zone_id, event_type, fields, err);
+	return emit_locked(zone_id, event_type, fields, err);
 }
 
 /* host->audit_emit: events from plugins join the same writer. */
@@ -191,13 +213,12 @@ static int plugin_audit_emit(const caracal_scope *scope, const char *json, size_
 		                         "audit event needs zone_id and "
 		                         "event_type");
 	}
-	json_object_set_new(ev, "plugin", json_string(host_scope_plugin(scope)));
-	json_object_set_new(ev, "plugin_instance", json_string(host_scope_instance(scope)));
-	char *z = strdup(zone), *t = strdup(type);
-	int rc = z != NULL && t != NULL ? audit_writer_emit(the_daemon->audit, z, t, ev, err)
-	                                : caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
-	free(z);
-	free(t);
+	if (scope != NULL) {
+		json_object_set_new(ev, "plugin", json_string(host_scope_plugin(scope)));
+		json_object_set_new(ev, "plugin_instance", json_string(host_scope_instance(scope)));
+	}
+	/* zone and type point into ev, which the writer copies before returning. */
+	int rc = emit_locked(zone, type, ev, err);
 	json_decref(ev);
 	return rc;
 }
@@ -214,7 +235,24 @@ static int same_listeners(const settings *a, const settings *b)
 static void reload(struct daemon *d)
 {
 	log_info("daemon", "SIGHUP: reloading %s", d->opt.config_path);
-	generation *next = load_generation(d, 0, report_log);
+	config_tree *tree = read_config(d, report_log);
+	generation *next = NULL;
+	if (tree != NULL) {
+		/* mode and data_dir are fixed for the life of the process: the
+		 * host services and every plugin instance depend on them. */
+		settings pre;
+		settings_load(config_tree_root(tree), &pre, NULL, NULL, NULL);
+		const settings *cur = &d->gen->settings;
+		if (pre.production != cur->production || strcmp(pre.data_dir, cur->data_dir) != 0) {
+			log_error("daemon", "mode and data_dir take effect only after a restart");
+			config_tree_free(tree);
+		} else {
+			if (!same_listeners(cur, &pre))
+				log_warn("daemon", "listener and thread settings take effect only "
+				                   "after a restart");
+			next = build(d, tree, 0, report_log);
+		}
+	}
 	if (next == NULL) {
 		log_error("daemon",
 		          "reload rejected: the new configuration is invalid; the running "
@@ -222,8 +260,6 @@ static void reload(struct daemon *d)
 		audit_lifecycle(d, "config.reload_rejected", d->opt.config_path);
 		return;
 	}
-	if (!same_listeners(&d->gen->settings, &next->settings))
-		log_warn("daemon", "listener and thread settings take effect only after a restart");
 	pthread_mutex_lock(&d->gen_lock);
 	generation *old = d->gen;
 	d->gen = next;
@@ -249,8 +285,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int run(struct daemon *d)
 {
+	int rc = 1;
 	caracal_error err = {0};
 	const settings *st = &d->gen->settings;
+	struct event *evs[3] = {NULL, NULL, NULL};
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	sigset_t sigs_taken;
+	sigemptyset(&sigs_taken);
+	for (int i = 0; i < 3; i++)
+		sigaddset(&sigs_taken, sigs[i]);
+
 	if (!st->production)
 		log_warn("daemon", "development mode: generated secrets, loopback only; not for "
 		                   "production");
@@ -260,8 +304,8 @@ static int run(struct daemon *d)
 		log_error("daemon", "cannot start: %s", err.message);
 		return 1;
 	}
-	d->audit =
-	    audit_writer_start((size_t)st->workers, current_generation, d, st->data_dir, &err);
+	/* The audit writer's slot follows the workers' (d->slots = workers + 1). */
+	d->audit = audit_writer_start(d->slots - 1, current_generation, d, st->data_dir, &err);
 	if (d->audit == NULL) {
 		log_error("daemon", "cannot start: %s", err.message);
 		return 1;
@@ -270,42 +314,44 @@ static int run(struct daemon *d)
 	roles_set_audit(role_audit_emit);
 	if (server_start(d->srv, &err) != CARACAL_OK) {
 		log_error("daemon", "cannot start: %s", err.message);
-		return 1;
+		goto stop;
 	}
-
 	d->base = event_base_new();
 	if (d->base == NULL)
-		return 1;
+		goto stop;
 	/* Every other thread keeps the signals blocked (they inherited the
 	 * mask from main); only this loop takes them. */
-	sigset_t sigs_taken;
-	sigemptyset(&sigs_taken);
-	sigaddset(&sigs_taken, SIGTERM);
-	sigaddset(&sigs_taken, SIGINT);
-	sigaddset(&sigs_taken, SIGHUP);
-	int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-	struct event *evs[3];
 	for (int i = 0; i < 3; i++) {
 		evs[i] = evsignal_new(d->base, sigs[i], on_signal, d);
-		event_add(evs[i], NULL);
+		if (evs[i] == NULL || event_add(evs[i], NULL) != 0)
+			goto stop;
 	}
 	pthread_sigmask(SIG_UNBLOCK, &sigs_taken, NULL);
 	log_info("daemon", "caracald %s started (pid %d)", PACKAGE_VERSION, (int)getpid());
 	audit_lifecycle(d, "daemon.start", PACKAGE_VERSION);
 
 	event_base_dispatch(d->base);
+	/* A second signal during teardown must not kill the process halfway. */
+	pthread_sigmask(SIG_BLOCK, &sigs_taken, NULL);
+	rc = 0;
 
+stop:
 	server_stop(d->srv, DRAIN_MS);
-	audit_lifecycle(d, "daemon.stop", "signal");
+	audit_lifecycle(d, rc == 0 ? "daemon.stop" : "daemon.start_failed", "");
 	host_set_audit_emitter(NULL);
 	roles_set_audit(NULL);
-	audit_writer_stop(d->audit, DRAIN_MS);
+	pthread_rwlock_wrlock(&audit_lock);
+	audit_writer *w = d->audit;
 	d->audit = NULL;
+	pthread_rwlock_unlock(&audit_lock);
+	audit_writer_stop(w, DRAIN_MS);
 	for (int i = 0; i < 3; i++)
-		event_free(evs[i]);
-	event_base_free(d->base);
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	if (d->base != NULL)
+		event_base_free(d->base);
 	log_info("daemon", "stopped");
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -325,51 +371,36 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.gen_lock, NULL);
 	the_daemon = &d;
 
-	loader_policy policy = {.plugin_dir = CARACAL_PLUGINDIR, .trusted_uid = geteuid()};
-	/* The plugin directory comes from the config; a first pass reads it. */
-	caracal_error err = {0};
-	config_tree *probe = config_tree_load_file(d.opt.config_path, &err);
-	const char *dir = NULL;
-	if (probe == NULL) {
-		fprintf(stderr, "caracald: %s\n", err.message);
+	/* The file is read once; a first look at the core settings gives what
+	 * must be known before plugins load (their directory, the thread
+	 * count), and the full validation comes with the generation. */
+	config_tree *tree = read_config(&d, d.opt.check_only ? report_stderr : report_log);
+	if (tree == NULL)
+		return 1;
+	settings pre;
+	settings_load(config_tree_root(tree), &pre, NULL, NULL, NULL);
+	loader_policy policy = {.plugin_dir = pre.plugin_dir,
+	                        .allow_outside_dir = pre.plugins_allow_outside_dir,
+	                        .trusted_uid = geteuid()};
+	d.registry = plugin_registry_new(&policy);
+	if (d.registry == NULL) {
+		config_tree_free(tree);
 		return 1;
 	}
-	for (size_t i = 0; i < d.opt.set_count; i++)
-		config_tree_set(probe, d.opt.sets[i], NULL);
-	char plugin_dir[4096];
-	if (config_get_string(config_tree_root(probe), "plugin_dir", &dir, NULL) == CARACAL_OK)
-		snprintf(plugin_dir, sizeof plugin_dir, "%s", dir);
-	else
-		snprintf(plugin_dir, sizeof plugin_dir, "%s", CARACAL_PLUGINDIR);
-	int outside = 0;
-	config_get_bool(config_tree_root(probe), "plugins_allow_outside_dir", &outside, NULL);
-	config_tree_free(probe);
-	policy.plugin_dir = plugin_dir;
-	policy.allow_outside_dir = outside;
-	d.registry = plugin_registry_new(&policy);
-	if (d.registry == NULL)
-		return 1;
 
 	int rc;
 	if (d.opt.check_only) {
 		d.slots = 1;
-		generation *g = load_generation(&d, 1, report_stderr);
+		generation *g = build(&d, tree, 1, report_stderr);
 		rc = g != NULL ? 0 : 1;
 		if (g != NULL)
 			printf("caracald: configuration %s is valid\n", d.opt.config_path);
 		generation_unref(g);
 	} else {
-		d.slots = 0;
-		/* Workers, then the audit writer; read the worker count first. */
-		generation *g = load_generation(&d, 1, report_log);
-		if (g == NULL) {
-			plugin_registry_free(d.registry);
-			return 1;
-		}
-		d.slots = (size_t)g->settings.workers + 1;
-		log_set_level((caracal_log_level)g->settings.log_level);
-		generation_unref(g);
-		d.gen = load_generation(&d, 0, report_log);
+		/* One slot per worker, then one for the audit writer. */
+		d.slots = (size_t)pre.workers + 1;
+		log_set_level((caracal_log_level)pre.log_level);
+		d.gen = build(&d, tree, 0, report_log);
 		if (d.gen == NULL) {
 			plugin_registry_free(d.registry);
 			return 1;

@@ -152,13 +152,49 @@ static void status_label(int column, char *out, size_t cap)
 		snprintf(out, cap, "%dxx", column - NSTATUS + 1);
 }
 
+/* Label values are escaped as the text format requires; a metric name a
+ * plugin chose must be a valid Prometheus name or the series is skipped. */
+static void out_label(struct out *o, const char *v)
+{
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p == '\\')
+			outf(o, "\\\\");
+		else if (*p == '"')
+			outf(o, "\\\"");
+		else if (*p == '\n')
+			outf(o, "\\n");
+		else
+			outf(o, "%c", *p);
+	}
+}
+
+static int valid_metric_name(const char *name)
+{
+	if (name[0] == '\0' || strlen(name) > 64)
+		return 0;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+		      (*p >= '0' && *p <= '9' && p != name)))
+			return 0;
+	return 1;
+}
+
 static void render_plugin_metric(void *ud, const char *plugin, const char *instance,
                                  const char *name, const char *label, uint64_t value)
 {
 	struct out *o = ud;
-	outf(o, "caracal_plugin_%s_total{plugin=\"%s\",instance=\"%s\"", name, plugin, instance);
-	if (label != NULL)
-		outf(o, ",label=\"%s\"", label);
+	if (!valid_metric_name(name))
+		return;
+	outf(o, "caracal_plugin_%s_total{plugin=\"", name);
+	out_label(o, plugin);
+	outf(o, "\",instance=\"");
+	out_label(o, instance);
+	outf(o, "\"");
+	if (label != NULL) {
+		outf(o, ",label=\"");
+		out_label(o, label);
+		outf(o, "\"");
+	}
 	outf(o, "} %llu\n", (unsigned long long)value);
 }
 

@@ -278,12 +278,14 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 			               le.message);
 			continue;
 		}
-		if (out->production && !out->listen[r].loopback)
+		/* Plain HTTP only ever on loopback, in both modes: development
+		 * generates its secrets and must not be reachable from outside;
+		 * production goes behind a TLS-terminating proxy. */
+		if (!out->listen[r].loopback)
 			report_problem(
 			    report, ud, err, &failed, CARACAL_E_INVAL,
-			    "%s: key '%s': production mode serves plain HTTP on loopback "
-			    "only; put a TLS-terminating proxy in front and listen on "
-			    "127.0.0.1",
+			    "%s: key '%s': caracald serves plain HTTP on loopback only; put "
+			    "a TLS-terminating proxy in front and listen on 127.0.0.1",
 			    config_get(root, key)->where, key);
 	}
 
@@ -299,6 +301,8 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 				               SETTINGS_MAX_SINKS);
 				break;
 			}
+			if (n->children[i]->kind != CONFIG_SCALAR)
+				continue; /* the schema check reported it */
 			out->sinks[out->sink_count++] = n->children[i]->value;
 		}
 	}

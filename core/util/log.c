@@ -174,10 +174,28 @@ void log_vmsg(caracal_log_level level, const char *component, const char *fmt, v
 	if ((int)level > atomic_load(&log_level) || (int)level < 0)
 		return;
 
-	char msg[LOG_MSG_MAX];
-	if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
-		msg[0] = '\0';
-	log_redact(msg, sizeof msg);
+	/* Redact the whole message before anything cuts it: a secret that
+	 * straddled a cut would otherwise leak its first part. */
+	char small[LOG_MSG_MAX];
+	char *msg = small;
+	size_t cap = sizeof small;
+	va_list copy;
+	va_copy(copy, ap);
+	int need = vsnprintf(small, sizeof small, fmt, copy);
+	va_end(copy);
+	if (need < 0) {
+		small[0] = '\0';
+	} else if ((size_t)need + 16 > sizeof small) {
+		size_t big = (size_t)need * 2 + 64;
+		char *heap = big <= (1u << 20) ? malloc(big) : NULL;
+		if (heap != NULL && vsnprintf(heap, big, fmt, ap) >= 0) {
+			msg = heap;
+			cap = big;
+		} else {
+			free(heap);
+		}
+	}
+	log_redact(msg, cap);
 
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -205,10 +223,13 @@ void log_vmsg(caracal_log_level level, const char *component, const char *fmt, v
 		             "\"msg\":\"(message too long, %zu bytes)\"}\n",
 		             when, ts.tv_nsec / 1000, names[level], esc_comp, strlen(msg));
 		if (n < 0)
-			return;
+			goto out;
 	}
 	ssize_t w = write(atomic_load(&log_fd), line, (size_t)n);
 	(void)w; /* nowhere to report a failure to log */
+out:
+	if (msg != small)
+		free(msg);
 }
 
 void log_msg(caracal_log_level level, const char *component, const char *fmt, ...)

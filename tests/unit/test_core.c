@@ -65,6 +65,33 @@ static void test_log_redacts_registered_secrets(void **state)
 	assert_string_equal(text, "s3cr3t-value");
 }
 
+/* A secret that straddles the point where a long message is cut must not
+ * leak its first part: redaction runs on the whole message first. */
+static void test_log_redacts_before_cutting(void **state)
+{
+	(void)state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	assert_int_equal(log_register_secret("TOPSECRETVALUE", 14), 0);
+	char pad[2100];
+	memset(pad, 'x', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	for (int shift = 2030; shift < 2050; shift += 3) {
+		log_msg(CARACAL_LOG_ERROR, "t", "%.*sTOPSECRETVALUE", shift, pad);
+		char line[8192];
+		ssize_t n = read(fds[0], line, sizeof line - 1);
+		assert_true(n > 0);
+		line[n] = '\0';
+		assert_null(strstr(line, "TOPSEC"));
+		assert_null(strstr(line, "TOPSECRETVALUE"));
+	}
+	log_set_fd(-1);
+	close(fds[0]);
+	close(fds[1]);
+	log_clear_secrets();
+}
+
 static void test_log_json_escape(void **state)
 {
 	(void)state;
@@ -162,6 +189,14 @@ static void test_settings_defaults_and_values(void **state)
 	assert_int_equal(st.loops, 3);
 	assert_int_equal(st.workers, 5);
 	assert_true(st.listen[ROLE_STS].enabled);
+	assert_int_equal(load_settings("sts: {listen: '0.0.0.0:80'}\n", &st, &err),
+	                 CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "loopback"));
+	assert_int_equal(load_settings("mode: development\nthreads: {loops: 3, workers: 5}\n"
+	                               "sts: {listen: '127.0.0.1:9000'}\n"
+	                               "http: {max_body_bytes: 2k, read_timeout: 250ms}\n",
+	                               &st, &err),
+	                 CARACAL_OK);
 	assert_false(st.listen[ROLE_ADMIN].enabled);
 	assert_int_equal(st.http.max_body_bytes, 2048);
 	assert_int_equal(st.http.read_timeout_ms, 250);
@@ -281,6 +316,7 @@ int main(void)
 	    cmocka_unit_test(test_arena_alignment_and_growth),
 	    cmocka_unit_test(test_log_redacts_registered_secrets),
 	    cmocka_unit_test(test_log_json_escape),
+	    cmocka_unit_test(test_log_redacts_before_cutting),
 	    cmocka_unit_test(test_listen_parse),
 	    cmocka_unit_test(test_uuid_v7),
 	    cmocka_unit_test(test_metrics_render),
