@@ -12,6 +12,7 @@ libcaracalcore_la_SOURCES = \
 	core/roles/deps.c core/roles/deps.h \
 	core/roles/sts/client_auth.c core/roles/sts/client_auth.h \
 	core/roles/sts/form.c core/roles/sts/form.h \
+	core/roles/sts/jwt.c core/roles/sts/jwt.h \
 	core/roles/sts/mandate.c core/roles/sts/mandate.h \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/util/b64.c core/util/b64.h \

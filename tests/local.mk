@@ -41,3 +41,18 @@ tests/fuzz/fuzz_sts_form: $(top_srcdir)/tests/fuzz/fuzz_sts_form.c \
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^
 EXTRA_DIST += tests/fuzz/fuzz_sts_form.c tests/fuzz/corpus/sts_form/base \
 	tests/fuzz/corpus/sts_form/dup tests/fuzz/corpus/sts_form/res
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_sts_jwt
+TESTS += tests/unit/test_sts_jwt
+tests_unit_test_sts_jwt_SOURCES = tests/unit/test_sts_jwt.c
+tests_unit_test_sts_jwt_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sts_jwt_LDADD = $(TEST_LIBS)
+endif
+
+FUZZ_TARGETS += tests/fuzz/fuzz_jwt
+tests/fuzz/fuzz_jwt: $(top_srcdir)/tests/fuzz/fuzz_jwt.c $(top_srcdir)/core/roles/sts/jwt.c \
+		$(top_srcdir)/core/util/b64.c
+	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^ \
+		$(JANSSON_LIBS) $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/corpus/jwt/es256 tests/fuzz/corpus/jwt/rsa

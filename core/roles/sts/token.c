@@ -13,6 +13,7 @@
  */
 #include "roles/sts/client_auth.h"
 #include "roles/sts/form.h"
+#include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
 #include "roles/sts/sts.h"
 
@@ -266,21 +267,101 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	}
 	const char *zone = f->zone_id;
 
-	/* Classes this version does not mint yet are refused, never ignored. */
-	if (f->subject_token != NULL && f->subject_token[0] != '\0') {
-		set_error(job, 400, "invalid_token",
-		          "subject_token exchanges are not supported yet");
+	/* §2.11: federation is not offered yet; refuse, never ignore. */
+	int has_subject = f->subject_token != NULL && f->subject_token[0] != '\0';
+	if (has_subject && strcmp(f->subject_token_type, STS_TOKEN_TYPE_ID) == 0) {
+		set_error(job, 400, "invalid_token", "id_token federation is not configured");
 		return;
 	}
-	if ((f->session_id && f->session_id[0]) ||
+
+	/* §2.6: a subject token must be one of ours, for this zone, of the
+	 * expected use, bound to a live authority record of this client. */
+	const char *subject_id = app.id;
+	const char *subject_kind = "application";
+	const char *token_sid = NULL;
+	jwt subject = {0};
+	if (has_subject) {
+		char why[128];
+		caracal_str jwks = {0};
+		int64_t max_age;
+		if (jwt_parse(f->subject_token, strlen(f->subject_token), &subject, why,
+		              sizeof why) != 0) {
+			set_error(job, 401, "invalid_token", "invalid subject_token");
+			return;
+		}
+		rc = deps.signer->jwks(deps.signer_tctx, zone, arena, &jwks, &max_age, &err);
+		if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
+			jwt_free(&subject);
+			set_error(job, 503, "sts_unavailable", "signing keys are unavailable");
+			return;
+		}
+		if (rc != CARACAL_OK ||
+		    jwt_verify_signature(&subject, f->subject_token, jwks.ptr, jwks.len, why,
+		                         sizeof why) != 0 ||
+		    jwt_check_claims(&subject, st->issuer, zone, "session", now_us / 1000000, why,
+		                     sizeof why) != 0) {
+			log_info("sts", "request %s: subject token refused: %s", job->request_id,
+			         why);
+			jwt_free(&subject);
+			set_error(job, 401, "invalid_token", "invalid subject_token");
+			return;
+		}
+		const json_t *c = subject.claims;
+		token_sid = json_string_value(json_object_get(c, "sid"));
+		const char *tsub = json_string_value(json_object_get(c, "sub"));
+		const char *tclient = json_string_value(json_object_get(c, "client_id"));
+		const char *tkind = json_string_value(json_object_get(c, "sub_type"));
+		const char *problem = NULL;
+		int status = 403;
+		const char *code = "access_denied";
+		caracal_authority_record ar = {.size = sizeof ar};
+		if (token_sid == NULL) {
+			problem = "subject_token has no sid";
+			code = "invalid_token";
+		} else if (f->session_id != NULL && f->session_id[0] != '\0' &&
+		           strcmp(f->session_id, token_sid) != 0) {
+			problem = "session mismatch";
+		} else if ((rc = deps.storage->authority_record_get(deps.storage_tctx, zone,
+		                                                    token_sid, arena, &ar, &err)) !=
+		           CARACAL_OK) {
+			if (rc == CARACAL_E_NOTFOUND) {
+				problem = "authority record inactive or expired";
+			} else {
+				problem = "the token service is unavailable";
+				status = 503;
+				code = "sts_unavailable";
+			}
+		} else if (ar.status == NULL || strcmp(ar.status, "active") != 0 ||
+		           ar.expires_at_us <= now_us) {
+			problem = "authority record inactive or expired";
+		} else if (tsub == NULL || ar.subject_id == NULL ||
+		           strcmp(ar.subject_id, tsub) != 0) {
+			problem = "authority record subject mismatch";
+		} else if (tclient == NULL || strcmp(tclient, app.id) != 0) {
+			problem = "authority record client mismatch";
+		}
+		if (problem != NULL) {
+			jwt_free(&subject);
+			set_error(job, status, code, problem);
+			return;
+		}
+		subject_id = arena_strndup(arena, tsub, strlen(tsub));
+		subject_kind = tkind != NULL && strcmp(tkind, "user") == 0 ? "user" : "application";
+		token_sid = arena_strndup(arena, token_sid, strlen(token_sid));
+	}
+
+	/* Classes this version does not mint yet are refused, never ignored. */
+	if ((f->session_id && f->session_id[0] && !has_subject) ||
 	    (f->agent_session_id && f->agent_session_id[0]) ||
 	    (f->delegation_edge_id && f->delegation_edge_id[0]) ||
 	    (f->approval_id && f->approval_id[0])) {
+		jwt_free(&subject);
 		set_error(job, 403, "access_denied",
 		          "sessions, delegations and approvals are not supported yet");
 		return;
 	}
 	if (f->resource_count == 0) {
+		jwt_free(&subject);
 		set_error(job, 400, "invalid_token", "at least one resource is required");
 		return;
 	}
@@ -289,6 +370,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	int overflow;
 	size_t nscopes = split_scopes(arena, f->scope, scopes, MAX_SCOPES, &overflow);
 	if (overflow) {
+		jwt_free(&subject);
 		set_error(job, 400, "invalid_token", "too many scopes");
 		return;
 	}
@@ -363,13 +445,18 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		    "Application", "id", app.id, "zone_id", zone, "name", app.name ? app.name : "",
 		    "registration_method",
 		    app.registration_method ? app.registration_method : "managed", "traits", traits,
-		    "subject", "kind", "application", "id", app.id, "resource", "type", "Resource",
-		    "id", res.id, "identifier", res.identifier, "scopes", strlist_json(&res.scopes),
-		    "action", "id", "TokenExchange", "use", "session", "grants", "scopes",
-		    gu.scopes, "delegation", "depth", 0, "context", "requested_scopes",
-		    array_of(scopes, nscopes), "requested_ttl_seconds",
+		    "subject", "kind", subject_kind, "id", subject_id, "resource", "type",
+		    "Resource", "id", res.id, "identifier", res.identifier, "scopes",
+		    strlist_json(&res.scopes), "action", "id", "TokenExchange", "use", "session",
+		    "grants", "scopes", gu.scopes, "delegation", "depth", 0, "context",
+		    "requested_scopes", array_of(scopes, nscopes), "requested_ttl_seconds",
 		    (json_int_t)(f->has_ttl ? f->ttl_seconds : 0), "trace_id", job->request_id,
 		    "time", (json_int_t)(now_us / 1000000), "challenge_resolved", 0);
+		if (input != NULL && has_subject) {
+			json_object_set(json_object_get(input, "context"), "subject_claims",
+			                subject.claims);
+			json_object_set_new(input, "session", json_pack("{s:s}", "id", token_sid));
+		}
 		char *input_text = input != NULL ? json_dumps(input, JSON_COMPACT) : NULL;
 		json_decref(input);
 		if (input_text == NULL) {
@@ -445,6 +532,13 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		else
 			snprintf(desc, sizeof desc, "policy denied");
 		set_error(job, 403, "access_denied", desc);
+		goto out;
+	}
+
+	/* §2.4 step 12: a subject token is only ever exchanged through the
+	 * gateway (even when a permissive policy allowed it). */
+	if (has_subject) {
+		set_error(job, 403, "access_denied", "resource exchanges must use the Gateway");
 		goto out;
 	}
 
@@ -571,6 +665,7 @@ audit_failed:
 	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
 out:
 	json_decref(traits);
+	jwt_free(&subject);
 }
 
 /* ---- the route (loop thread) --------------------------------------------- */
