@@ -31,6 +31,7 @@ struct route {
 static struct route routes[ROLE_COUNT][MAX_ROUTES_PER_ROLE];
 static size_t route_count[ROLE_COUNT];
 static int route_not_found[ROLE_COUNT]; /* metric index for unmatched paths */
+static int route_protocol[ROLE_COUNT];  /* errors the HTTP layer answers itself */
 
 struct role_binding {
 	server *srv;
@@ -236,7 +237,14 @@ static void register_builtin_routes(void)
 		server_route((role_id)r, "GET", "/ready", route_ready);
 		server_route((role_id)r, "GET", "/metrics", route_metrics);
 		route_not_found[r] = metrics_route(role_name((role_id)r), "(unmatched)");
+		route_protocol[r] = metrics_route(role_name((role_id)r), "(protocol error)");
 	}
+}
+
+static void on_protocol_error(void *ud, int status)
+{
+	struct role_binding *b = ud;
+	metrics_observe(b->loop->metrics, route_protocol[b->role], status, 0);
 }
 
 static void dispatch(http_request *req, void *ud)
@@ -478,6 +486,7 @@ server *server_new(const settings *st, worker_gen_fn current_gen, void *ud, cara
 			                                dispatch, &loop->bindings[r]);
 			if (loop->http[r] == NULL)
 				goto nomem;
+			http_server_on_error(loop->http[r], on_protocol_error, &loop->bindings[r]);
 		}
 	}
 

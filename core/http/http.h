@@ -109,6 +109,11 @@ void http_server_free(http_server *srv);
 
 size_t http_server_connection_count(const http_server *srv);
 
+/* Call fn(ud, status) on the loop thread for every error response the server
+ * generates itself (malformed or oversized requests, timeouts), so the owner
+ * can count them. */
+void http_server_on_error(http_server *srv, void (*fn)(void *ud, int status), void *ud);
+
 /* Send the response to req; req is invalid afterwards. headers may be NULL.
  * The body is copied when needed: it need not outlive the call. Header
  * fields that are not well-formed (name not a token, CR/LF/CTL in the value)

@@ -112,6 +112,8 @@ struct http_server {
 	const struct timeval *idle_tv, *read_tv, *write_tv, *linger_tv;
 	struct timeval tv_store[4];
 	size_t ibuf_max;
+	void (*on_error)(void *ud, int status); /* protocol errors, for metrics */
+	void *on_error_ud;
 };
 
 static void conn_process(struct http_conn *c);
@@ -637,7 +639,15 @@ static void conn_send_error(struct http_conn *c, int status, const char *descrip
 	};
 	c->close_after = 1;
 	c->linger_after = 1;
+	if (c->srv != NULL && c->srv->on_error != NULL)
+		c->srv->on_error(c->srv->on_error_ud, status);
 	conn_send_response(c, status, ct, 1, body, (size_t)n, 0);
+}
+
+void http_server_on_error(http_server *srv, void (*fn)(void *ud, int status), void *ud)
+{
+	srv->on_error = fn;
+	srv->on_error_ud = ud;
 }
 
 /* ---- input ---- */

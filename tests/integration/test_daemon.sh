@@ -135,7 +135,9 @@ echo "$resp" | head -1 | grep -q "^HTTP/1.1 400" || fail "CL+TE: $(echo "$resp" 
 big=$(head -c 20000 /dev/zero | tr '\0' 'a')
 resp=$(raw "$sts" "GET /health HTTP/1.1\r\nX-Big: $big\r\n\r\n")
 echo "$resp" | head -1 | grep -q "^HTTP/1.1 431" || fail "huge header: $(echo "$resp" | head -1)"
-pass "malformed and oversized requests get 400/431 and a closed connection"
+curl -sf "http://127.0.0.1:$sts/metrics" | grep -q 'route="(protocol error)",status="431"} 1' ||
+	fail "protocol errors are not counted in /metrics"
+pass "malformed and oversized requests get 400/431 and a closed connection, and are counted"
 kill -0 "$pid" || fail "caracald died on malformed input"
 
 # --- reload -----------------------------------------------------------------------
