@@ -114,14 +114,12 @@ static int open_db(ss_instance *in, sqlite3 **out, caracal_error *err)
 {
 	sqlite3 *db = NULL;
 	*out = NULL;
-	int rc = sqlite3_open_v2(in->path, &db,
-	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                         NULL);
+	int rc = sqlite3_open_v2(
+	    in->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(db, 1);
 		sqlite3_busy_timeout(db, (int)in->busy_ms);
 		sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-		sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
 		if ((rc = exec_pragma(db, "PRAGMA journal_mode=WAL", "wal")) == SQLITE_OK &&
 		    (rc = exec_pragma(db, "PRAGMA foreign_keys=ON", NULL)) == SQLITE_OK)
 			rc = exec_pragma(db,
@@ -243,8 +241,8 @@ int ss_instance_ready(void *instance, caracal_error *err)
 	if (rc == CARACAL_OK) {
 		sqlite3_stmt *st = NULL;
 		int src = sqlite3_prepare_v2(
-		    in->ready_db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st,
-		    NULL);
+		    in->ready_db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+		    &st, NULL);
 		if (src == SQLITE_OK)
 			src = sqlite3_step(st);
 		if (src == SQLITE_ROW) {
@@ -255,8 +253,9 @@ int ss_instance_ready(void *instance, caracal_error *err)
 			rc = caracal_error_set(err, CARACAL_E_UNAVAIL,
 			                       "storage_sqlite: schema not migrated yet");
 		} else {
-			rc = caracal_error_set(err, CARACAL_E_UNAVAIL, "storage_sqlite: not ready: %s",
-			                       sqlite3_errstr(src));
+			rc =
+			    caracal_error_set(err, CARACAL_E_UNAVAIL,
+			                      "storage_sqlite: not ready: %s", sqlite3_errstr(src));
 		}
 		sqlite3_finalize(st);
 	}
@@ -345,8 +344,8 @@ static int run(ss_thread *t, const char *sql, const char *what, caracal_error *e
 static int tx_begin(ss_thread *t, int write, const char *what, caracal_error *err)
 {
 	if (t == NULL)
-		return caracal_error_set(err, CARACAL_E_INVAL, "storage_sqlite: %s: no thread context",
-		                         what);
+		return caracal_error_set(err, CARACAL_E_INVAL,
+		                         "storage_sqlite: %s: no thread context", what);
 	if (t->in_op)
 		return caracal_error_set(err, CARACAL_E_INTERNAL,
 		                         "storage_sqlite: %s: re-entrant call on a thread context",
@@ -586,8 +585,8 @@ static void read_app(rd *r, sqlite3_stmt *st, void *rec)
 	a->created_at_us = r_int(st, 8);
 }
 
-#define RES_COLS                                                                          \
-	"id, zone_id, identifier, upstream_url, scopes, credential_provider_id, "         \
+#define RES_COLS                                                                    \
+	"id, zone_id, identifier, upstream_url, scopes, credential_provider_id, "   \
 	"credential_json, operations_json, operation_enforcement, archived_at_us, " \
 	"created_at_us"
 static void read_res(rd *r, sqlite3_stmt *st, void *rec)
@@ -618,7 +617,7 @@ static void read_grant(rd *r, sqlite3_stmt *st, void *rec)
 	g->created_at_us = r_int(st, 5);
 }
 
-#define PV_COLS                                                                          \
+#define PV_COLS                                                                             \
 	"p.id, p.zone_id, p.version, p.source, p.sha256, a.policy_version_id IS NOT NULL, " \
 	"p.created_at_us"
 static void read_pv(rd *r, sqlite3_stmt *st, void *rec)
@@ -633,8 +632,8 @@ static void read_pv(rd *r, sqlite3_stmt *st, void *rec)
 	p->created_at_us = r_int(st, 6);
 }
 
-#define AR_COLS                                                                              \
-	"id, zone_id, session_type, subject_id, parent_id, status, expires_at_us, "          \
+#define AR_COLS                                                                     \
+	"id, zone_id, session_type, subject_id, parent_id, status, expires_at_us, " \
 	"authenticated_at_us, claims_json, revoked_at_us, revoked_reason"
 static void read_ar(rd *r, sqlite3_stmt *st, void *rec)
 {
@@ -652,8 +651,8 @@ static void read_ar(rd *r, sqlite3_stmt *st, void *rec)
 	a->revoked_reason = r_str(r, st, 10);
 }
 
-#define SESS_COLS                                                                             \
-	"id, zone_id, application_id, parent_id, subject_authority_record_id, status, "       \
+#define SESS_COLS                                                                          \
+	"id, zone_id, application_id, parent_id, subject_authority_record_id, status, "    \
 	"lifecycle, depth, labels, started_at_us, ttl_seconds, heartbeat_deadline_at_us, " \
 	"ended_at_us"
 static void read_sess(rd *r, sqlite3_stmt *st, void *rec)
@@ -674,8 +673,8 @@ static void read_sess(rd *r, sqlite3_stmt *st, void *rec)
 	s->ended_at_us = r_int(st, 12);
 }
 
-#define DEL_COLS                                                                             \
-	"id, zone_id, source_session_id, target_session_id, issuer_application_id, "         \
+#define DEL_COLS                                                                           \
+	"id, zone_id, source_session_id, target_session_id, issuer_application_id, "       \
 	"receiver_application_id, parent_edge_id, resource_id, scopes, constraints_json, " \
 	"status, expires_at_us, edge_version, revoked_at_us, created_at_us"
 static void read_del(rd *r, sqlite3_stmt *st, void *rec)
@@ -698,9 +697,9 @@ static void read_del(rd *r, sqlite3_stmt *st, void *rec)
 	d->created_at_us = r_int(st, 14);
 }
 
-#define APPR_COLS                                                                              \
-	"id, zone_id, session_id, principal_id, application_id, tier, approver_class, "        \
-	"privacy_mode, subject_anchor, binding_hex, expires_at_us, satisfied_at_us, "          \
+#define APPR_COLS                                                                             \
+	"id, zone_id, session_id, principal_id, application_id, tier, approver_class, "       \
+	"privacy_mode, subject_anchor, binding_hex, expires_at_us, satisfied_at_us, "         \
 	"rejected_at_us, consumed_at_us, consumed_authority_record_id, approver_subject_id, " \
 	"decision_reason, metadata_json, created_at_us"
 static void read_appr(rd *r, sqlite3_stmt *st, void *rec)
@@ -804,7 +803,8 @@ static int list_rows(ss_thread *t, sqlite3_stmt *st, reader_fn read, void *rec, 
 		}
 		rc = each(ud, rec);
 		if (rc != CARACAL_OK) {
-			caracal_error_set(err, rc, "storage_sqlite: %s: stopped by the callback", what);
+			caracal_error_set(err, rc, "storage_sqlite: %s: stopped by the callback",
+			                  what);
 			break;
 		}
 	}
@@ -910,8 +910,8 @@ static int get_by2(ss_thread *t, const char *sql, const char *zone_id, const cha
 }
 
 static int list_by_zone(ss_thread *t, const char *sql, const char *zone_id, reader_fn read,
-                        void *rec, size_t rsize, caracal_record_fn each, void *ud,
-                        const char *what, caracal_error *err)
+                        void *rec, size_t rsize, caracal_record_fn each, void *ud, const char *what,
+                        caracal_error *err)
 {
 	sqlite3_stmt *st;
 	if (zone_id == NULL)
@@ -948,8 +948,9 @@ static int archive(ss_thread *t, const char *sql_upd, const char *sql_exists, co
 			sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 			int src = sqlite3_step(st);
 			if (src == SQLITE_ROW)
-				rc = caracal_error_set(err, CARACAL_E_CONFLICT,
-				                       "storage_sqlite: %s: already archived", what);
+				rc =
+				    caracal_error_set(err, CARACAL_E_CONFLICT,
+				                      "storage_sqlite: %s: already archived", what);
 			else if (src == SQLITE_DONE)
 				rc = notfound(err, what);
 			else
@@ -1006,16 +1007,16 @@ static int op_application_get(void *tctx, const char *zone_id, const char *id, c
                               caracal_application *out, caracal_error *err)
 {
 	caracal_application a;
-	return get_by2(tctx, sql_app_get, zone_id, id, read_app, &a, sizeof a, arena,
-	               out, "application_get", err);
+	return get_by2(tctx, sql_app_get, zone_id, id, read_app, &a, sizeof a, arena, out,
+	               "application_get", err);
 }
 
 static int op_application_list(void *tctx, const char *zone_id, caracal_record_fn each, void *ud,
                                caracal_error *err)
 {
 	caracal_application a;
-	return list_by_zone(tctx, sql_app_list, zone_id, read_app, &a, sizeof a, each,
-	                    ud, "application_list", err);
+	return list_by_zone(tctx, sql_app_list, zone_id, read_app, &a, sizeof a, each, ud,
+	                    "application_list", err);
 }
 
 static int op_application_archive(void *tctx, const char *zone_id, const char *id, int64_t at_us,
@@ -1077,16 +1078,16 @@ static int op_resource_get(void *tctx, const char *zone_id, const char *id_or_id
                            caracal_arena *arena, caracal_resource *out, caracal_error *err)
 {
 	caracal_resource x;
-	return get_by2(tctx, sql_res_get, zone_id, id_or_identifier, read_res, &x,
-	               sizeof x, arena, out, "resource_get", err);
+	return get_by2(tctx, sql_res_get, zone_id, id_or_identifier, read_res, &x, sizeof x, arena,
+	               out, "resource_get", err);
 }
 
 static int op_resource_list(void *tctx, const char *zone_id, caracal_record_fn each, void *ud,
                             caracal_error *err)
 {
 	caracal_resource x;
-	return list_by_zone(tctx, sql_res_list, zone_id, read_res, &x, sizeof x, each,
-	                    ud, "resource_list", err);
+	return list_by_zone(tctx, sql_res_list, zone_id, read_res, &x, sizeof x, each, ud,
+	                    "resource_list", err);
 }
 
 static int op_resource_archive(void *tctx, const char *zone_id, const char *id, int64_t at_us,
@@ -1151,9 +1152,9 @@ static int op_grant_list(void *tctx, const char *zone_id, const char *applicatio
 		b_str(&b, 1, zone_id);
 		b_str(&b, 2, application_id);
 		b_str(&b, 3, resource_id);
-		rc = b.rc != SQLITE_OK ? bind_error(t, &b, what, err)
-		                       : list_rows(t, st, read_grant, &g, sizeof g, each,
-		                                   ud, what, err);
+		rc = b.rc != SQLITE_OK
+		         ? bind_error(t, &b, what, err)
+		         : list_rows(t, st, read_grant, &g, sizeof g, each, ud, what, err);
 	}
 	return tx_end(t, rc, what, err);
 }
@@ -1195,8 +1196,7 @@ static const char sql_pv_active[] =
     "SELECT " PV_COLS " FROM policy_active a JOIN policy_versions p"
     " ON p.zone_id = a.zone_id AND p.id = a.policy_version_id WHERE a.zone_id = ?1";
 
-static int op_policy_version_create(void *tctx, caracal_policy_version *in_out,
-                                    caracal_error *err)
+static int op_policy_version_create(void *tctx, caracal_policy_version *in_out, caracal_error *err)
 {
 	static const char what[] = "policy_version_create";
 	ss_thread *t = tctx;
@@ -1392,14 +1392,13 @@ static int op_session_get(void *tctx, const char *zone_id, const char *id, carac
                           caracal_session *out, caracal_error *err)
 {
 	caracal_session s;
-	return get_by2(tctx, sql_sess_get, zone_id, id, read_sess, &s, sizeof s, arena,
-	               out, "session_get", err);
+	return get_by2(tctx, sql_sess_get, zone_id, id, read_sess, &s, sizeof s, arena, out,
+	               "session_get", err);
 }
 
 /* After a guarded UPDATE changed nothing: NOTFOUND or CONFLICT. */
 static int absent_or_conflict(ss_thread *t, const char *sql_exists, const char *zone_id,
-                              const char *id, const char *why, const char *what,
-                              caracal_error *err)
+                              const char *id, const char *why, const char *what, caracal_error *err)
 {
 	sqlite3_stmt *st;
 	int rc = prep(t, sql_exists, &st, what, err);
@@ -1410,15 +1409,15 @@ static int absent_or_conflict(ss_thread *t, const char *sql_exists, const char *
 	int src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_ROW)
-		return caracal_error_set(err, CARACAL_E_CONFLICT, "storage_sqlite: %s: %s", what, why);
+		return caracal_error_set(err, CARACAL_E_CONFLICT, "storage_sqlite: %s: %s", what,
+		                         why);
 	if (src == SQLITE_DONE)
 		return notfound(err, what);
 	return ss_db_error(t, src, what, err);
 }
 
-static int op_session_set_status(void *tctx, const char *zone_id, const char *id,
-                                 const char *from, const char *to, int64_t at_us,
-                                 caracal_error *err)
+static int op_session_set_status(void *tctx, const char *zone_id, const char *id, const char *from,
+                                 const char *to, int64_t at_us, caracal_error *err)
 {
 	static const char what[] = "session_set_status";
 	ss_thread *t = tctx;
@@ -1535,8 +1534,8 @@ static int op_delegation_get(void *tctx, const char *zone_id, const char *id, ca
                              caracal_delegation *out, caracal_error *err)
 {
 	caracal_delegation d;
-	return get_by2(tctx, sql_del_get, zone_id, id, read_del, &d, sizeof d, arena,
-	               out, "delegation_get", err);
+	return get_by2(tctx, sql_del_get, zone_id, id, read_del, &d, sizeof d, arena, out,
+	               "delegation_get", err);
 }
 
 static int op_delegation_epoch(void *tctx, const char *zone_id, int64_t *epoch, caracal_error *err)
@@ -1637,8 +1636,8 @@ static int op_approval_get(void *tctx, const char *zone_id, const char *id, cara
                            caracal_approval *out, caracal_error *err)
 {
 	caracal_approval a;
-	return get_by2(tctx, sql_appr_get, zone_id, id, read_appr, &a, sizeof a, arena,
-	               out, "approval_get", err);
+	return get_by2(tctx, sql_appr_get, zone_id, id, read_appr, &a, sizeof a, arena, out,
+	               "approval_get", err);
 }
 
 static int op_approval_list_pending(void *tctx, const char *zone_id, int64_t now_us,
@@ -1957,7 +1956,8 @@ static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int
 			rc = ss_db_error(t, src, what, err);
 		sqlite3_reset(st);
 	}
-	if (rc == CARACAL_OK && denied && (rc = prep(t, sql_rate_get, &st, what, err)) == CARACAL_OK) {
+	if (rc == CARACAL_OK && denied &&
+	    (rc = prep(t, sql_rate_get, &st, what, err)) == CARACAL_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, window_start_us);
 		int src = sqlite3_step(st);
@@ -2029,8 +2029,8 @@ static int op_subject_issuer_get(void *tctx, const char *zone_id, const char *is
                                  caracal_error *err)
 {
 	caracal_subject_issuer i;
-	return get_by2(tctx, sql_iss_get, zone_id, issuer, read_iss, &i, sizeof i, arena,
-	               out, "subject_issuer_get", err);
+	return get_by2(tctx, sql_iss_get, zone_id, issuer, read_iss, &i, sizeof i, arena, out,
+	               "subject_issuer_get", err);
 }
 
 static int op_key_meta_put(void *tctx, const caracal_key_meta *in, caracal_error *err)
