@@ -1,0 +1,11 @@
+/*
+ * module.c — the storage_sqlite .so: only the exported descriptor. Everything
+ * else lives in libstorage_sqlite_impl.la.
+ */
+#include "storage_sqlite.h"
+
+CARACAL_PLUGIN(storage_sqlite, "1.0.0", .kinds = CARACAL_KIND_STORAGE,
+               .config_schema = ss_config_schema, .instance_create = ss_instance_create,
+               .instance_ready = ss_instance_ready, .instance_destroy = ss_instance_destroy,
+               .thread_create = ss_thread_create, .thread_destroy = ss_thread_destroy,
+               .storage = &ss_storage_ops);

@@ -1,0 +1,293 @@
+/*
+ * test_storage_sqlite.c — what the backend-neutral battery cannot check:
+ * storage_sqlite's own schema and settings. Links libstorage_sqlite_impl.la
+ * (no dlopen) and opens the database file beside the plugin with libsqlite3.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "host.h"
+#include "storage_sqlite.h"
+#include "strlist.h"
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct fx {
+	char dir[64];
+	char db[128];
+	config_tree *tree;
+	caracal_scope *scope;
+	void *inst;
+	void *tctx;
+} fx;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int create(fx *f, const char *yaml, caracal_error *err)
+{
+	config_tree_free(f->tree);
+	f->tree = config_tree_load_buffer("sqlite.yaml", yaml, strlen(yaml), err);
+	assert_non_null(f->tree);
+	return ss_instance_create(host_services(), f->scope, config_tree_root(f->tree), &f->inst,
+	                          err);
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/ss-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof f->db, "%s/caracal.db", f->dir);
+	host_set_data_dir(f->dir);
+	f->scope = host_scope_new("storage_sqlite", "test");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	if (f->tctx != NULL)
+		ss_thread_destroy(f->inst, f->tctx);
+	if (f->inst != NULL)
+		ss_instance_destroy(f->inst);
+	config_tree_free(f->tree);
+	host_scope_free(f->scope);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void open_migrated(fx *f)
+{
+	caracal_error err = {0};
+	int64_t v = 0;
+	if (create(f, "path: caracal.db\nsynchronous: normal\nbusy_timeout: 2s\n", &err) !=
+	    CARACAL_OK)
+		fail_msg("create: %s", err.message);
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 1);
+}
+
+static sqlite3 *raw(const fx *f)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	return db;
+}
+
+static void test_config_errors(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	assert_int_equal(create(f, "busy_timeout: 1s\n", &err), CARACAL_E_INVAL);
+	assert_non_null(strstr(err.message, "path"));
+	assert_int_equal(create(f, "path: x.db\nsynchronous: extra\n", &err), CARACAL_E_INVAL);
+	assert_int_equal(create(f, "path: ''\n", &err), CARACAL_E_INVAL);
+	assert_int_equal(create(f, "path: no/such/dir/x.db\n", &err), CARACAL_E_UNAVAIL);
+	assert_null(f->inst);
+}
+
+static void test_ready_needs_migrate(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	int64_t v = 0;
+	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
+	assert_int_equal(ss_instance_ready(f->inst, &err), CARACAL_E_UNAVAIL);
+	assert_non_null(strstr(err.message, "migrated"));
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	/* An operation before migrate fails, without crashing. */
+	caracal_zone z = {sizeof z, "z", "zone", 1};
+	assert_int_not_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(ss_instance_ready(f->inst, &err), CARACAL_OK);
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+}
+
+static void test_file_and_pragmas(void **state)
+{
+	fx *f = *state;
+	open_migrated(f);
+	struct stat sb;
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	sqlite3 *db = raw(f);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT version, name FROM schema_migrations", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), 1);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	/* Every table of storage.h is there. */
+	static const char *tables[] = {"zones",
+	                               "applications",
+	                               "resources",
+	                               "grants",
+	                               "policy_versions",
+	                               "policy_active",
+	                               "authority_records",
+	                               "sessions",
+	                               "delegation_edges",
+	                               "delegation_graph_epochs",
+	                               "approvals",
+	                               "revocations",
+	                               "single_use_ids",
+	                               "rate_windows",
+	                               "subject_issuers",
+	                               "key_meta"};
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+	                       " AND name = ?1",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, tables[i], -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		if (sqlite3_column_int(st, 0) != 1)
+			fail_msg("table %s missing", tables[i]);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_revocations_append_only(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	open_migrated(f);
+	caracal_zone z = {sizeof z, "z1", "zone-1", 1};
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+	caracal_authority_record a = {.size = sizeof a,
+	                              .id = "ar1",
+	                              .zone_id = "z1",
+	                              .session_type = "user",
+	                              .subject_id = "u",
+	                              .expires_at_us = 10};
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
+	caracal_revocation r = {sizeof r, "z1", CARACAL_REVOKE_AUTHORITY_RECORD, "ar1", NULL, 5, 0};
+	uint64_t n = 0;
+	assert_int_equal(ss_storage_ops.revoke(f->tctx, &r, &n, &err), CARACAL_OK);
+	assert_int_equal(n, 1);
+	sqlite3 *db = raw(f);
+	char *msg = NULL;
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE revocations SET reason = 'x'", NULL, NULL, &msg), SQLITE_OK);
+	assert_non_null(strstr(msg, "append-only"));
+	sqlite3_free(msg);
+	msg = NULL;
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM revocations", NULL, NULL, &msg),
+	                     SQLITE_OK);
+	sqlite3_free(msg);
+	/* Foreign keys are enforced on the plugin's connections (per-connection
+	 * pragma): a session whose authority record is of another zone fails. */
+	sqlite3_close(db);
+	caracal_zone z2 = {sizeof z2, "z2", "zone-2", 1};
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z2, &err), CARACAL_OK);
+	caracal_application app = {.size = sizeof app,
+	                           .id = "app2",
+	                           .zone_id = "z2",
+	                           .name = "a",
+	                           .registration_method = "managed"};
+	assert_int_equal(ss_storage_ops.application_create(f->tctx, &app, &err), CARACAL_OK);
+	caracal_session s = {.size = sizeof s,
+	                     .id = "s",
+	                     .zone_id = "z2",
+	                     .application_id = "app2",
+	                     .subject_authority_record_id = "ar1",
+	                     .lifecycle = "task"};
+	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
+}
+
+static void *alloc(void *ctx, size_t n)
+{
+	(void)ctx;
+	return malloc(n);
+}
+
+static void test_strlist_codec(void **state)
+{
+	(void)state;
+	static const char spaced[] = " [ \"a\" , \"\\u00e9\\ud83d\\ude00\" ] ";
+	static const char *items[] = {"", "plain", "q\"b\\s/", "\x01\x1f\n\r\t", "caf\xc3\xa9"};
+	caracal_strlist l = {items, 5}, back;
+	char *json;
+	size_t len;
+	void *block;
+	assert_int_equal(ss_strlist_encode(&l, &json, &len), CARACAL_OK);
+	assert_int_equal(strlen(json), len);
+	assert_int_equal(ss_strlist_decode(json, len, alloc, NULL, &back, &block), CARACAL_OK);
+	assert_int_equal(back.count, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(back.items[i], items[i]);
+	free(block);
+	free(json);
+
+	assert_int_equal(ss_strlist_decode(spaced, strlen(spaced), alloc, NULL, &back, &block),
+	                 CARACAL_OK);
+	assert_int_equal(back.count, 2);
+	assert_string_equal(back.items[1], "\xc3\xa9\xf0\x9f\x98\x80");
+	free(block);
+	assert_int_equal(ss_strlist_decode("[]", 2, alloc, NULL, &back, &block), CARACAL_OK);
+	assert_int_equal(back.count, 0);
+	assert_null(block);
+
+	static const char *bad[] = {"",
+	                            "[",
+	                            "[1]",
+	                            "[\"a\",]",
+	                            "[\"a\"]x",
+	                            "{\"a\":1}",
+	                            "[\"\\u0000\"]",
+	                            "[\"\\ud800\"]",
+	                            "[\"\\x\"]",
+	                            "[\"a\" \"b\"]"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (ss_strlist_decode(bad[i], strlen(bad[i]), alloc, NULL, &back, &block) !=
+		    CARACAL_E_INVAL)
+			fail_msg("accepted %s", bad[i]);
+	static const char *holes[] = {"a", NULL};
+	caracal_strlist h = {holes, 2};
+	assert_int_equal(ss_strlist_encode(&h, &json, &len), CARACAL_E_INVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ready_needs_migrate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_and_pragmas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revocations_append_only, setup, teardown),
+	    cmocka_unit_test(test_strlist_codec),
+	};
+	return cmocka_run_group_tests_name("storage_sqlite", tests, NULL, NULL);
+}
