@@ -3,7 +3,7 @@
 # Runs apt-get as root, or through sudo when not root.
 set -e
 packages="build-essential autoconf automake libtool pkg-config
-libevent-dev libssl-dev libyaml-dev libjansson-dev libcmocka-dev libargon2-dev
+libevent-dev libssl-dev libyaml-dev libjansson-dev libcmocka-dev libargon2-dev libsqlite3-dev python3-jwt python3-cryptography
 clang libclang-rt-dev curl ca-certificates python3 wrk"
 missing=""
 for p in $packages; do
