@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static void *dl;
 static const caracal_plugin *P;
@@ -1066,6 +1067,39 @@ static void test_malformed_input(void **state)
 	arena_free(a);
 }
 
+/* Not a pass/fail bound (sanitizer builds are slow): prints the cost of one
+ * evaluation of allow-granted, input parsing and arena copies included. */
+static void test_speed(void **state)
+{
+	void *inst = *state;
+	size_t len;
+	char *src = conf_file("allow-granted.yaml", &len);
+	activate_ok(inst, "z1", "v1", src);
+	free(src);
+	json_t *in = base_input();
+	char *text = json_dumps(in, JSON_COMPACT);
+	json_decref(in);
+	caracal_arena *a = arena_new();
+	const int n = 20000;
+	/* CPU time of this thread: the build host may be loaded. */
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	for (int i = 0; i < n; i++) {
+		caracal_policy_decision d = {.size = sizeof d};
+		caracal_error err = {0};
+		assert_int_equal(OPS->evaluate(inst, "z1", text, strlen(text), a, &d, &err),
+		                 CARACAL_OK);
+		assert_int_equal(d.effect, CARACAL_EFFECT_ALLOW);
+		arena_reset(a);
+	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	double us = (double)(c1.tv_sec - c0.tv_sec) * 1e6 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e3;
+	fprintf(stderr, "# evaluate: %.2f us CPU per call (%zu-byte input)\n", us / n,
+	        strlen(text));
+	arena_free(a);
+	free(text);
+}
+
 static int validate_tree(void *inst, const char *dir, unsigned *count)
 {
 	DIR *d = opendir(dir);
@@ -1132,6 +1166,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conf_policies_validate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_speed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
