@@ -941,8 +941,15 @@ static void compile_rule(cc *c, const node *n, size_t idx, pr_rule *r, nameset *
 		else
 			compile_conds(c, v[K_WHEN], "when", &r->when);
 	}
-	if (v[K_UNLESS] != NULL)
-		compile_conds(c, v[K_UNLESS], "unless", &r->unless);
+	if (v[K_UNLESS] != NULL) {
+		if (v[K_UNLESS]->kind == N_MAP && v[K_UNLESS]->n == 0)
+			diag(c->d, v[K_UNLESS]->line,
+			     "%s: unless needs at least one condition (an empty one never lets the "
+			     "rule match)",
+			     what);
+		else
+			compile_conds(c, v[K_UNLESS], "unless", &r->unless);
+	}
 
 	if (v[K_OBL] != NULL) {
 		static const char *const okeys[] = {"max_ttl_seconds"};
@@ -1292,11 +1299,20 @@ static bool time_match(const pr_cond *cd, int64_t t)
 	return true;
 }
 
-static bool cond_holds(const pr_cond *cd, const pr_input *in)
+/* One evaluation: the input, and what is computed once per input. */
+typedef struct ectx {
+	const pr_input *in;
+	int within; /* scopes_within_grants: -1 not yet computed */
+} ectx;
+
+static bool cond_holds(const pr_cond *cd, ectx *e)
 {
+	const pr_input *in = e->in;
 	switch (cd->kind) {
 	case C_WITHIN_GRANTS:
-		return within_grants(in) == cd->flag;
+		if (e->within < 0)
+			e->within = within_grants(in); /* O(requested x grants): once */
+		return (e->within != 0) == cd->flag;
 	case C_FIELD: {
 		const pr_text *f = (const pr_text *)(const void *)((const char *)in + cd->field);
 		return f->ptr != NULL && any_pat(cd, f->ptr, f->len);
@@ -1308,8 +1324,8 @@ static bool cond_holds(const pr_cond *cd, const pr_input *in)
 		if (n == 0)
 			return false;
 		for (size_t i = 0; i < n; i++) {
-			const json_t *e = json_array_get(in->requested, i);
-			if (!any_pat(cd, json_string_value(e), json_string_length(e)))
+			const json_t *scope = json_array_get(in->requested, i);
+			if (!any_pat(cd, json_string_value(scope), json_string_length(scope)))
 				return false;
 		}
 		return true;
@@ -1324,10 +1340,10 @@ static bool cond_holds(const pr_cond *cd, const pr_input *in)
 	return false;
 }
 
-static bool all_hold(const pr_condset *s, const pr_input *in)
+static bool all_hold(const pr_condset *s, ectx *e)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (!cond_holds(&s->v[i], in))
+		if (!cond_holds(&s->v[i], e))
 			return false;
 	return true;
 }
@@ -1387,6 +1403,7 @@ void pr_evaluate(const pr_policy *p, const pr_input *in, uint64_t *matched, pr_o
 {
 	size_t words = pr_bitmap_words(p);
 	size_t count[3] = {0, 0, 0};
+	ectx e = {in, -1};
 	memset(matched, 0, words * sizeof *matched);
 	memset(out, 0, sizeof *out);
 	out->policy = p;
@@ -1394,9 +1411,9 @@ void pr_evaluate(const pr_policy *p, const pr_input *in, uint64_t *matched, pr_o
 	out->approval_rule = -1;
 	for (size_t i = 0; i < p->nrules; i++) {
 		const pr_rule *r = &p->rules[i];
-		if (!all_hold(&r->when, in))
+		if (!all_hold(&r->when, &e))
 			continue;
-		if (r->unless.present && all_hold(&r->unless, in))
+		if (r->unless.present && all_hold(&r->unless, &e))
 			continue;
 		matched[i / 64u] |= UINT64_C(1) << (i % 64u);
 		count[r->effect]++;

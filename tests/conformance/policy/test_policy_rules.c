@@ -903,6 +903,8 @@ static void test_validate_errors(void **state)
 	expect_invalid(inst, "version: 1\nrules:\n  - name: \"a b\"\n    effect: allow\n", 3,
 	               "may only contain");
 	expect_invalid(inst, "version: 1\nrules:\n  - effect: allow\n", 3, "has no name");
+	expect_invalid(inst, "version: 1\nrules:\n  - name: a\n    effect: allow\n    unless: {}\n",
+	               5, "unless needs at least one condition");
 	expect_invalid(inst, "", 1, "empty policy");
 	expect_invalid(inst, "version: 1\nrules: []\n---\nversion: 1\n", 3, "one YAML document");
 	expect_invalid(inst, "[1, 2]\n", 1, "must be a mapping");
