@@ -18,8 +18,7 @@ plugins_policy_rules_policy_rules_la_SOURCES = plugins/policy_rules/module.c
 plugins_policy_rules_policy_rules_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(POLICY_RULES_CFLAGS) $(JANSSON_CFLAGS)
 # -module is written literally so automake accepts a library name without "lib".
-plugins_policy_rules_policy_rules_la_LDFLAGS = -module -avoid-version -shared $(AM_LDFLAGS) \
-	$(PLUGIN_LDFLAGS)
+plugins_policy_rules_policy_rules_la_LDFLAGS = -module -avoid-version -shared $(PLUGIN_LDFLAGS) $(AM_LDFLAGS)
 plugins_policy_rules_policy_rules_la_LIBADD = plugins/policy_rules/libpolicy_rules_impl.la \
 	$(POLICY_RULES_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 endif
