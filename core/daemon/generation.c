@@ -261,6 +261,27 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 		}
 	}
 
+	if (st->stream != NULL) {
+		const plugin_instance *pi = generation_find(gen, st->stream, NULL);
+		if (pi == NULL || pi->plugin == NULL ||
+		    !(pi->plugin->kinds & CARACAL_KIND_STREAM) || pi->plugin->stream == NULL) {
+			caracal_error_set(&e, CARACAL_E_INVAL,
+			                  "%s: key 'stream': '%s' is not a plugin instance of kind "
+			                  "stream",
+			                  config_get(root, "stream")->where, st->stream);
+			report_to(report, ud, err, &failed, &e);
+		}
+		/* Invariant 3: stream messages are HMAC-signed in production. */
+		if (st->production && config_get(root, "streams.hmac_key_file") == NULL &&
+		    config_get(root, "streams.hmac_key_env") == NULL) {
+			caracal_error_set(&e, CARACAL_E_INVAL,
+			                  "%s: key 'stream': production mode needs "
+			                  "streams.hmac_key_file or streams.hmac_key_env",
+			                  config_get(root, "stream")->where);
+			report_to(report, ud, err, &failed, &e);
+		}
+	}
+
 	if (failed || check_only) {
 		if (failed) {
 			generation_unref(gen);

@@ -47,6 +47,8 @@ typedef struct settings {
 	size_t sink_count;
 	const char *sinks[SETTINGS_MAX_SINKS]; /* audit sink instance names */
 	const config_node *plugins;            /* the "plugins" mapping, or NULL */
+	const char *stream;       /* stream instance carrying audit events; NULL: direct */
+	int64_t stream_window_ms; /* streams.window: envelope freshness window */
 } settings;
 
 /* The core's schema (top-level keys). */
