@@ -459,6 +459,30 @@ static void test_full_stream_spools_and_replays(void **state)
 	check_ledger(f, 55);
 }
 
+/* A reload replaces the process-local stream instance: what the old one
+ * still holds goes through the spool into the new one; nothing is lost or
+ * duplicated. */
+static void test_reload_moves_stream(void **state)
+{
+	fx *f = *state;
+	start(f, "");
+	emit_all(f, 0, 100);
+	caracal_error e = {0};
+	generation *next = build(f, streamed, "", 0, &e);
+	if (next == NULL)
+		fail_msg("generation: %s", e.message);
+	pthread_mutex_lock(&f->lock);
+	generation *old = f->gen;
+	f->gen = next;
+	pthread_mutex_unlock(&f->lock);
+	generation_unref(old);
+	emit_all(f, 100, 100);
+	audit_writer_stop(f->w, 10000);
+	f->w = NULL;
+	assert_false(file_exists(f, "audit-spool.jsonl"));
+	check_ledger(f, 200);
+}
+
 static void test_config_rules(void **state)
 {
 	fx *f = *state;
@@ -508,6 +532,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_thousand_events_exactly_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered_goes_to_dlq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full_stream_spools_and_replays, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_moves_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_rules, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("audit pipeline", tests, group_setup, group_teardown);
