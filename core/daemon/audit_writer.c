@@ -2,6 +2,8 @@
 #include "daemon/audit_writer.h"
 
 #include "daemon/metrics.h"
+#include "host.h"
+#include "stream/envelope.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/uuid.h"
@@ -17,7 +19,20 @@
 
 #define AUDIT_QUEUE_MAX 65536
 #define AUDIT_SPOOL_NAME "audit-spool.jsonl"
+#define AUDIT_DLQ_NAME "audit-dlq.jsonl"
 #define AUDIT_SPOOL_MAX_LINE (1u << 20)
+
+#define AUDIT_TOPIC "caracal.audit.events"
+#define AUDIT_DLQ_TOPIC "caracal.audit.dlq"
+#define AUDIT_GROUP "audit-writer"
+#define AUDIT_BATCH 64
+#define AUDIT_POLL_MS 50         /* longest consume wait while idle */
+#define AUDIT_REAP_IDLE_MS 30000 /* claim a peer's pending entries after this */
+#define AUDIT_RETRY_MIN_MS 50
+#define AUDIT_RETRY_MAX_MS 5000
+#define AUDIT_SPOOL_RETRY_MIN_MS 100
+#define AUDIT_SPOOL_RETRY_MAX_MS 2000
+#define AUDIT_REPLAY_IDS 131072 /* envelope ids remembered for replay checks */
 
 struct audit_item {
 	struct audit_item *next;
@@ -27,6 +42,14 @@ struct audit_item {
 	int64_t occurred_at_us;
 	char *json; /* canonical */
 	size_t json_len;
+};
+
+/* The stream of one generation, as the writer thread uses it. */
+struct stream_use {
+	generation *gen;
+	const plugin_instance *pi;
+	void *tctx;
+	envelope_keyring *kr;
 };
 
 struct audit_writer {
@@ -41,6 +64,18 @@ struct audit_writer {
 	worker_gen_fn current;
 	void *ud;
 	char spool_path[4200];
+	char dlq_path[4200];
+	caracal_scope *scope; /* metrics: caracal_plugin_<name>_total{plugin="core"} */
+	char consumer[160];
+
+	/* Writer thread only. */
+	int spool_pending;  /* the spool file has lines not yet in the stream */
+	off_t spool_offset; /* bytes of it already in the stream */
+	int64_t spool_retry_at_us, spool_retry_ms;
+	int blocked; /* a message failed at a sink: retry pending before new */
+	int64_t retry_at_us, retry_ms;
+	int64_t next_reap_us;
+	size_t unflushed;
 };
 
 char *audit_canonical_json(const json_t *event, size_t *len)
@@ -59,6 +94,15 @@ static void item_free(struct audit_item *it)
 	free(it->event_type);
 	free(it->json);
 	free(it);
+}
+
+static void list_free(struct audit_item *it)
+{
+	while (it != NULL) {
+		struct audit_item *next = it->next;
+		item_free(it);
+		it = next;
+	}
 }
 
 static void format_time(int64_t us, char *out, size_t cap)
@@ -101,6 +145,20 @@ static struct audit_item *item_from_event(json_t *event, caracal_error *err)
 	return it;
 }
 
+static struct audit_item *item_from_text(const char *text, size_t len, caracal_error *err)
+{
+	json_error_t je;
+	json_t *event = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (event == NULL || !json_is_object(event)) {
+		json_decref(event);
+		caracal_error_set(err, CARACAL_E_INVAL, "not a JSON object");
+		return NULL;
+	}
+	struct audit_item *it = item_from_event(event, err);
+	json_decref(event);
+	return it;
+}
+
 static void enqueue_locked(audit_writer *w, struct audit_item *it)
 {
 	it->next = NULL;
@@ -110,6 +168,24 @@ static void enqueue_locked(audit_writer *w, struct audit_item *it)
 		w->head = it;
 	w->tail = it;
 	w->queued++;
+}
+
+/* Put a list back at the head of the queue (the writer could not place it). */
+static void requeue_front_locked(audit_writer *w, struct audit_item *list)
+{
+	if (list == NULL)
+		return;
+	struct audit_item *last = list;
+	size_t n = 1;
+	while (last->next != NULL) {
+		last = last->next;
+		n++;
+	}
+	last->next = w->head;
+	if (w->head == NULL)
+		w->tail = last;
+	w->head = list;
+	w->queued += n;
 }
 
 int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_type, json_t *fields,
@@ -194,29 +270,107 @@ static void flush_sinks(audit_writer *w, generation *gen)
 	}
 }
 
+static void count(audit_writer *w, const char *name, const char *label, uint64_t n)
+{
+	if (w->scope != NULL && n > 0)
+		host_services()->metric_count(w->scope, name, label, n);
+}
+
+/* ------------------------------------------------------------ spool files */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static void fsync_dir_of(const char *path)
+{
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Append each item of list as one line, then fsync. Returns how many were
+ * written (a prefix of the list) — all of them, or -1 on error. */
+static int append_lines(const char *path, const struct audit_item *list, size_t *written)
+{
+	*written = 0;
+	int existed = access(path, F_OK) == 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	int rc = 0;
+	for (const struct audit_item *it = list; it != NULL; it = it->next) {
+		if (write_all(fd, it->json, it->json_len) != 0 || write_all(fd, "\n", 1) != 0) {
+			rc = -1;
+			break;
+		}
+		(*written)++;
+	}
+	if (fsync(fd) != 0)
+		rc = -1, *written = 0;
+	close(fd);
+	if (!existed)
+		fsync_dir_of(path);
+	return rc;
+}
+
+/* Spool list (taken over). What cannot be written goes back to the queue. */
+static void spool_items(audit_writer *w, struct audit_item *list, const char *why)
+{
+	if (list == NULL)
+		return;
+	size_t n = 0;
+	if (append_lines(w->spool_path, list, &n) != 0) {
+		log_error("audit", "cannot write spool %s: %s; %s events kept in memory",
+		          w->spool_path, strerror(errno), n ? "some" : "the");
+		/* Lines already written would be written twice: drop them from
+		 * the list (they are on disk). */
+		while (n-- > 0 && list != NULL) {
+			struct audit_item *next = list->next;
+			item_free(list);
+			list = next;
+		}
+		pthread_mutex_lock(&w->lock);
+		requeue_front_locked(w, list);
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
+	if (!w->spool_pending)
+		log_warn("audit", "%s: spooling audit events to %s until the stream takes them",
+		         why, w->spool_path);
+	w->spool_pending = 1;
+	count(w, "audit_spooled", NULL, n);
+	list_free(list);
+}
+
 /* Write what is left to the spool file: one canonical event per line. */
 static void spool_rest(audit_writer *w)
 {
 	if (w->head == NULL)
 		return;
-	int fd = open(w->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_error("audit", "cannot open spool %s: %s; %zu events lost", w->spool_path,
-		          strerror(errno), w->queued);
-		return;
-	}
-	size_t spooled = 0;
-	for (struct audit_item *it = w->head; it != NULL; it = it->next) {
-		if (write(fd, it->json, it->json_len) != (ssize_t)it->json_len ||
-		    write(fd, "\n", 1) != 1) {
-			log_error("audit", "spool write failed: %s", strerror(errno));
-			break;
-		}
-		spooled++;
-	}
-	fsync(fd);
-	close(fd);
-	log_warn("audit", "%zu events spooled to %s; they are replayed at the next start", spooled,
+	size_t n = 0;
+	if (append_lines(w->spool_path, w->head, &n) != 0)
+		log_error("audit", "spool write to %s failed: %s; %zu of %zu events lost",
+		          w->spool_path, strerror(errno), w->queued - n, w->queued);
+	log_warn("audit", "%zu events spooled to %s; they are replayed at the next start", n,
 	         w->spool_path);
 }
 
@@ -226,52 +380,598 @@ static void replay_spool(audit_writer *w)
 	FILE *f = fopen(w->spool_path, "re");
 	if (f == NULL)
 		return;
+	/* Lines a stream already took (spool_drain) are not queued again. */
+	if (w->spool_offset > 0 && fseeko(f, w->spool_offset, SEEK_SET) != 0)
+		rewind(f);
+	w->spool_offset = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	size_t count = 0;
+	size_t count_ = 0;
+	struct audit_item *first = NULL, *last = NULL;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		if ((size_t)n > AUDIT_SPOOL_MAX_LINE)
 			continue;
-		json_error_t je;
-		json_t *event = json_loadb(line, (size_t)n, 0, &je);
 		caracal_error e = {0};
-		struct audit_item *it = event != NULL ? item_from_event(event, &e) : NULL;
-		json_decref(event);
+		struct audit_item *it = item_from_text(line, (size_t)n, &e);
 		if (it == NULL) {
 			log_error("audit", "spool %s: unreadable line skipped", w->spool_path);
 			continue;
 		}
-		enqueue_locked(w, it);
-		count++;
+		if (last != NULL)
+			last->next = it;
+		else
+			first = it;
+		last = it;
+		count_++;
 	}
 	free(line);
 	fclose(f);
+	pthread_mutex_lock(&w->lock);
+	requeue_front_locked(w, first);
+	pthread_mutex_unlock(&w->lock);
 	/* The events are queued; once appended, sinks hold them. A crash before
 	 * then replays them again, which sinks absorb as duplicates. */
 	if (unlink(w->spool_path) != 0)
 		log_error("audit", "cannot remove spool %s: %s", w->spool_path, strerror(errno));
-	log_info("audit", "replaying %zu spooled events", count);
+	w->spool_pending = 0;
+	log_info("audit", "replaying %zu spooled events", count_);
+}
+
+/* ------------------------------------------------------------ the stream */
+
+static void stream_release(struct stream_use *su)
+{
+	envelope_keyring_free(su->kr);
+	memset(su, 0, sizeof *su);
+}
+
+/* Bind su to gen's stream (gen has one). */
+static int stream_bind(audit_writer *w, generation *gen, struct stream_use *su, caracal_error *err)
+{
+	memset(su, 0, sizeof *su);
+	size_t idx;
+	const settings *st = &gen->settings;
+	su->pi = generation_find(gen, st->stream, &idx);
+	if (su->pi == NULL || su->pi->instance == NULL || su->pi->plugin->stream == NULL)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "stream %s not running",
+		                         st->stream);
+	su->tctx = generation_tctx(gen, w->slot, idx, err);
+	if (su->tctx == NULL)
+		return CARACAL_E_UNAVAIL;
+	su->kr = envelope_keyring_new(st->stream_window_ms, AUDIT_REPLAY_IDS);
+	if (su->kr == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
+	unsigned char key[ENVELOPE_HMAC_KEY_MAX];
+	size_t len = 0;
+	const caracal_cfg *node = config_get(config_tree_root(gen->tree), "streams");
+	caracal_error ke = {0};
+	int rc = node != NULL
+	             ? host_services()->cfg_secret(node, "hmac_key", key, sizeof key, &len, &ke)
+	             : CARACAL_E_NOTFOUND;
+	if (rc == CARACAL_E_NOTFOUND) {
+		if (st->production) {
+			rc = caracal_error_set(err, CARACAL_E_INVAL,
+			                       "production mode needs streams.hmac_key_file");
+			goto fail;
+		}
+		/* Development without a key: a key for this process only. */
+		if (host_services()->random_bytes(key, 32) != CARACAL_OK) {
+			rc = caracal_error_set(err, CARACAL_E_UNAVAIL, "no randomness");
+			goto fail;
+		}
+		len = 32;
+		log_warn("audit", "development mode: no streams.hmac_key; stream messages are "
+		                  "signed with a key of this process only");
+	} else if (rc != CARACAL_OK) {
+		rc = caracal_error_set(err, rc, "streams.hmac_key: %s", ke.message);
+		goto fail;
+	}
+	rc = envelope_keyring_add(su->kr, key, len, 1, err);
+	host_services()->secure_zero(key, sizeof key);
+	if (rc != CARACAL_OK)
+		goto fail;
+	rc = su->pi->plugin->stream->group_create(su->tctx, AUDIT_TOPIC, AUDIT_GROUP, err);
+	if (rc != CARACAL_OK)
+		goto fail;
+	su->gen = gen;
+	return CARACAL_OK;
+fail:
+	host_services()->secure_zero(key, sizeof key);
+	stream_release(su);
+	return rc;
+}
+
+/* Seal it and publish it. */
+static int publish_item(struct stream_use *su, const struct audit_item *it, caracal_error *err)
+{
+	char mid[UUID_TEXT_LEN + 1];
+	if (uuid_v7(mid) != 0)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no randomness");
+	envelope_field f = {"data", 4, it->json, it->json_len};
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = envelope_seal(su->kr, AUDIT_TOPIC, clock_now_us(), mid, &f, 1, &buf, &len, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	rc = su->pi->plugin->stream->publish(su->tctx, AUDIT_TOPIC, buf, len, NULL, NULL, err);
+	free(buf);
+	if (rc != CARACAL_OK)
+		metrics_plugin_error();
+	return rc;
+}
+
+/* Publish list in order (taken over); from the first failure on, spool. */
+static void publish_or_spool(audit_writer *w, struct stream_use *su, struct audit_item *list)
+{
+	while (list != NULL && !w->spool_pending) {
+		caracal_error e = {0};
+		if (publish_item(su, list, &e) != CARACAL_OK) {
+			count(w, "audit_publish_failed", NULL, 1);
+			log_error("audit", "publish of event %s failed: %s", list->id, e.message);
+			w->spool_retry_ms = AUDIT_SPOOL_RETRY_MIN_MS;
+			w->spool_retry_at_us = clock_monotonic_us() + w->spool_retry_ms * 1000;
+			break;
+		}
+		struct audit_item *next = list->next;
+		item_free(list);
+		list = next;
+	}
+	if (list != NULL)
+		spool_items(w, list, "the stream refused an event");
+}
+
+/* Replay the spool into the stream as far as it takes it. What was sent is
+ * remembered as a byte offset (no rewrite per round, so a long outage costs
+ * O(n)); the file goes once all of it is in the stream. A crash in between
+ * replays the sent lines again, which sinks absorb as benign duplicates. */
+static void spool_drain(audit_writer *w, struct stream_use *su)
+{
+	FILE *f = fopen(w->spool_path, "re");
+	if (f == NULL) {
+		w->spool_pending = 0;
+		w->spool_offset = 0;
+		return;
+	}
+	if (w->spool_offset > 0 && fseeko(f, w->spool_offset, SEEK_SET) != 0)
+		w->spool_offset = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	size_t sent = 0, bad = 0;
+	int failed = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		caracal_error e = {0};
+		struct audit_item *it =
+		    (size_t)n <= AUDIT_SPOOL_MAX_LINE ? item_from_text(line, (size_t)n, &e) : NULL;
+		if (it != NULL) {
+			int rc = publish_item(su, it, &e);
+			item_free(it);
+			if (rc != CARACAL_OK) {
+				failed = 1;
+				break;
+			}
+			sent++;
+		} else {
+			bad++;
+		}
+		w->spool_offset += n;
+	}
+	free(line);
+	fclose(f);
+	if (bad > 0)
+		log_error("audit", "spool %s: %zu unreadable lines skipped", w->spool_path, bad);
+	if (!failed) {
+		if (unlink(w->spool_path) != 0)
+			log_error("audit", "cannot remove spool %s: %s", w->spool_path,
+			          strerror(errno));
+		w->spool_pending = 0;
+		w->spool_offset = 0;
+		log_info("audit", "the stream takes events again: spool %s replayed",
+		         w->spool_path);
+		return;
+	}
+	/* Progress: try again soon; none: back off. */
+	if (sent > 0)
+		w->spool_retry_ms = AUDIT_SPOOL_RETRY_MIN_MS;
+	else
+		w->spool_retry_ms =
+		    w->spool_retry_ms * 2 > AUDIT_SPOOL_RETRY_MAX_MS
+		        ? AUDIT_SPOOL_RETRY_MAX_MS
+		        : (w->spool_retry_ms ? w->spool_retry_ms * 2 : AUDIT_SPOOL_RETRY_MIN_MS);
+	w->spool_retry_at_us = clock_monotonic_us() + w->spool_retry_ms * 1000;
+}
+
+/* What to do with each delivered, opened message. */
+enum deliver_mode { TO_SINKS, TO_SPOOL };
+
+struct deliver_ctx {
+	audit_writer *w;
+	struct stream_use *su;
+	enum deliver_mode mode;
+	size_t delivered, processed;
+	int failed;
+};
+
+/* Dead-letter msg: the DLQ file (durable) and the DLQ topic (signed). OK
+ * when at least one of them holds it. */
+static int dead_letter(audit_writer *w, struct stream_use *su, const caracal_stream_msg *msg,
+                       const char *reason, const char *detail)
+{
+	char received[32], deliveries[16];
+	int64_t t = envelope_transport_time_us(msg->id);
+	snprintf(received, sizeof received, "%lld",
+	         (long long)(t >= 0 ? t / 1000 : clock_now_us() / 1000));
+	snprintf(deliveries, sizeof deliveries, "%u", msg->deliveries);
+	json_t *payload = json_stringn(msg->payload.ptr, msg->payload.len);
+	const char *encoding = "utf8";
+	if (payload == NULL || memchr(msg->payload.ptr, 0, msg->payload.len) != NULL) {
+		json_decref(payload);
+		char *hex = malloc(msg->payload.len * 2 + 1);
+		if (hex != NULL) {
+			for (size_t i = 0; i < msg->payload.len; i++)
+				snprintf(hex + 2 * i, 3, "%02x",
+				         (unsigned char)msg->payload.ptr[i]);
+			hex[2 * msg->payload.len] = '\0';
+		}
+		payload = hex != NULL ? json_string(hex) : NULL;
+		free(hex);
+		encoding = "hex";
+	}
+	if (payload == NULL)
+		return CARACAL_E_NOMEM;
+	json_t *rec = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "reason", reason, "detail", detail,
+	    "src_topic", msg->topic, "src_id", msg->id != NULL ? msg->id : "", "received_at",
+	    received, "deliveries", deliveries, "src_encoding", encoding, "src_payload", payload);
+	int stored = 0;
+	/* 1. The file: survives a restart of a process-local stream. */
+	char *line = rec != NULL ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (line != NULL) {
+		struct audit_item tmp = {.json = line, .json_len = strlen(line)};
+		size_t n;
+		if (append_lines(w->dlq_path, &tmp, &n) == 0)
+			stored = 1;
+		else
+			log_error("audit", "cannot write %s: %s", w->dlq_path, strerror(errno));
+		free(line);
+	}
+	/* 2. The DLQ topic, every member a signed field. */
+	if (rec != NULL) {
+		envelope_field f[8];
+		size_t nf = 0;
+		const char *k;
+		json_t *v;
+		json_object_foreach(rec, k, v)
+		{
+			if (nf == 8)
+				break;
+			f[nf++] = (envelope_field){k, strlen(k), json_string_value(v),
+			                           json_string_length(v)};
+		}
+		char mid[UUID_TEXT_LEN + 1], *buf = NULL;
+		size_t len = 0;
+		caracal_error e = {0};
+		if (uuid_v7(mid) == 0 &&
+		    envelope_seal(su->kr, AUDIT_DLQ_TOPIC, clock_now_us(), mid, f, nf, &buf, &len,
+		                  &e) == CARACAL_OK &&
+		    su->pi->plugin->stream->publish(su->tctx, AUDIT_DLQ_TOPIC, buf, len, NULL, NULL,
+		                                    &e) == CARACAL_OK)
+			stored = 1;
+		else
+			log_warn("audit", "dead letter not published to %s: %s", AUDIT_DLQ_TOPIC,
+			         e.message);
+		free(buf);
+	}
+	json_decref(rec);
+	json_decref(payload);
+	if (!stored)
+		return CARACAL_E_UNAVAIL;
+	count(w, "audit_dlq", reason, 1);
+	log_error("audit", "stream message %s dead-lettered (%s): %s", msg->id, reason, detail);
+	return CARACAL_OK;
+}
+
+static void ack(struct deliver_ctx *c, const caracal_stream_msg *msg)
+{
+	caracal_error e = {0};
+	if (c->su->pi->plugin->stream->ack(c->su->tctx, AUDIT_TOPIC, AUDIT_GROUP, msg->id, &e) !=
+	    CARACAL_OK)
+		log_warn("audit", "ack of %s failed (%s); it will be redelivered as a duplicate",
+		         msg->id, e.message);
+}
+
+static int on_message(void *ud, const caracal_stream_msg *msg)
+{
+	struct deliver_ctx *c = ud;
+	audit_writer *w = c->w;
+	c->delivered++;
+	envelope_msg m;
+	caracal_error e = {0};
+	const char *reason = NULL;
+	int rc = envelope_open(c->su->kr, msg->payload.ptr, msg->payload.len, AUDIT_TOPIC, msg->id,
+	                       clock_now_us(), &m, &reason, &e);
+	struct audit_item *it = NULL;
+	if (rc == CARACAL_OK) {
+		const envelope_field *d = envelope_get(&m, "data");
+		if (d == NULL || (it = item_from_text(d->value, d->value_len, &e)) == NULL) {
+			reason = "invalid_event";
+			if (d == NULL)
+				caracal_error_set(&e, CARACAL_E_INVAL, "no data field");
+		}
+		envelope_msg_clear(&m);
+	}
+	if (it == NULL) {
+		if (dead_letter(w, c->su, msg, reason != NULL ? reason : "invalid", e.message) !=
+		    CARACAL_OK) {
+			c->failed = 1;
+			return CARACAL_E_UNAVAIL; /* stays pending */
+		}
+		ack(c, msg);
+		c->processed++;
+		return CARACAL_OK;
+	}
+	if (c->mode == TO_SINKS) {
+		rc = append_to_sinks(w, c->su->gen, it, &e);
+		if (rc != CARACAL_OK) {
+			log_error("audit", "append of event %s failed (%s); it stays pending",
+			          it->id, e.message);
+			item_free(it);
+			c->failed = 1;
+			return rc;
+		}
+		item_free(it);
+		w->unflushed++;
+	} else {
+		size_t n;
+		if (append_lines(w->spool_path, it, &n) != 0) {
+			log_error("audit", "cannot spool event %s: %s", it->id, strerror(errno));
+			item_free(it);
+			c->failed = 1;
+			return CARACAL_E_UNAVAIL;
+		}
+		w->spool_pending = 1;
+		item_free(it);
+	}
+	ack(c, msg);
+	c->processed++;
+	return CARACAL_OK;
+}
+
+/* Deliver pending entries idle >= min_idle_ms. */
+static int claim(audit_writer *w, struct stream_use *su, enum deliver_mode mode,
+                 int64_t min_idle_ms, struct deliver_ctx *c)
+{
+	*c = (struct deliver_ctx){.w = w, .su = su, .mode = mode};
+	caracal_error e = {0};
+	int rc =
+	    su->pi->plugin->stream->claim_stale(su->tctx, AUDIT_TOPIC, AUDIT_GROUP, w->consumer,
+	                                        min_idle_ms, AUDIT_BATCH, on_message, c, &e);
+	if (rc != CARACAL_OK && rc != CARACAL_E_TIMEOUT)
+		log_error("audit", "claim on %s failed: %s", AUDIT_TOPIC, e.message);
+	return rc;
+}
+
+static int consume(audit_writer *w, struct stream_use *su, enum deliver_mode mode,
+                   int64_t timeout_ms, struct deliver_ctx *c)
+{
+	*c = (struct deliver_ctx){.w = w, .su = su, .mode = mode};
+	caracal_error e = {0};
+	int rc = su->pi->plugin->stream->consume(su->tctx, AUDIT_TOPIC, AUDIT_GROUP, w->consumer,
+	                                         AUDIT_BATCH, timeout_ms, on_message, c, &e);
+	if (rc != CARACAL_OK && rc != CARACAL_E_TIMEOUT) {
+		log_error("audit", "consume on %s failed: %s", AUDIT_TOPIC, e.message);
+		struct timespec ts = {0, 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return rc;
+}
+
+static void sink_failed(audit_writer *w)
+{
+	w->retry_ms = w->blocked ? (w->retry_ms * 2 > AUDIT_RETRY_MAX_MS ? AUDIT_RETRY_MAX_MS
+	                                                                 : w->retry_ms * 2)
+	                         : AUDIT_RETRY_MIN_MS;
+	w->blocked = 1;
+	w->retry_at_us = clock_monotonic_us() + w->retry_ms * 1000;
+}
+
+/* Move everything the stream holds for the group (new and pending) into the
+ * spool: before a process-local stream instance goes away. */
+static void evacuate(audit_writer *w, struct stream_use *su)
+{
+	size_t moved = 0;
+	for (int round = 0; round < 100000; round++) {
+		struct deliver_ctx c;
+		claim(w, su, TO_SPOOL, 0, &c);
+		size_t got = c.processed;
+		int failed = c.failed;
+		if (!failed && c.delivered < AUDIT_BATCH) {
+			consume(w, su, TO_SPOOL, 0, &c);
+			got += c.processed;
+			failed |= c.failed;
+			if (!failed && c.delivered == 0) {
+				moved += got;
+				break;
+			}
+		}
+		moved += got;
+		if (failed) {
+			log_error("audit",
+			          "cannot move stream messages to the spool; %s keeps them",
+			          su->pi->name);
+			break;
+		}
+	}
+	if (moved > 0)
+		log_warn("audit", "%zu stream messages moved to the spool %s", moved,
+		         w->spool_path);
+	w->blocked = 0;
+}
+
+/* ------------------------------------------------------------ the thread */
+
+static struct audit_item *take_queue(audit_writer *w, int *stopping, int *past_deadline)
+{
+	pthread_mutex_lock(&w->lock);
+	struct audit_item *list = w->head;
+	w->head = w->tail = NULL;
+	w->queued = 0;
+	*stopping = w->stopping;
+	*past_deadline = w->stopping && clock_monotonic_us() >= w->stop_deadline_us;
+	pthread_mutex_unlock(&w->lock);
+	return list;
+}
+
+/* Sleep until us (monotonic), new events, or stop. */
+static void wait_until(audit_writer *w, int64_t us)
+{
+	int64_t now = clock_monotonic_us();
+	if (us <= now)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t abs = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + (us - now);
+	ts.tv_sec = (time_t)(abs / 1000000);
+	ts.tv_nsec = (long)(abs % 1000000) * 1000;
+	pthread_mutex_lock(&w->lock);
+	if (w->head == NULL && !w->stopping)
+		pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* One round of the stream path. Returns 1 when there is nothing left to do
+ * (queue, spool, pending and stream all empty). */
+static int stream_round(audit_writer *w, struct stream_use *su, int stopping)
+{
+	int dummy_stop, dummy_deadline;
+	struct audit_item *list = take_queue(w, &dummy_stop, &dummy_deadline);
+	int64_t now = clock_monotonic_us();
+	if (w->spool_pending && now >= w->spool_retry_at_us) {
+		spool_drain(w, su);
+	}
+	if (list != NULL) {
+		if (w->spool_pending)
+			spool_items(w, list, "the spool is not yet replayed");
+		else
+			publish_or_spool(w, su, list);
+	}
+
+	if (w->blocked) {
+		if (now < w->retry_at_us) {
+			wait_until(w, w->retry_at_us);
+			return 0;
+		}
+		struct deliver_ctx c;
+		claim(w, su, TO_SINKS, w->retry_ms, &c);
+		if (c.failed) {
+			sink_failed(w);
+		} else if (c.delivered < AUDIT_BATCH) {
+			w->blocked = 0;
+			log_info("audit", "sinks take events again");
+		}
+		return 0;
+	}
+	if (now >= w->next_reap_us) {
+		struct deliver_ctx c;
+		claim(w, su, TO_SINKS, AUDIT_REAP_IDLE_MS, &c);
+		if (c.failed)
+			sink_failed(w);
+		w->next_reap_us = now + AUDIT_REAP_IDLE_MS * 1000;
+	}
+	pthread_mutex_lock(&w->lock);
+	int more = w->head != NULL;
+	pthread_mutex_unlock(&w->lock);
+	int64_t timeout = more || stopping ? 0 : AUDIT_POLL_MS;
+	if (w->spool_pending)
+		timeout = 0;
+	struct deliver_ctx c;
+	int rc = consume(w, su, TO_SINKS, timeout, &c);
+	if (c.failed)
+		sink_failed(w);
+	if (c.processed > 0 && w->spool_pending)
+		w->spool_retry_at_us = 0; /* acks made room: replay now */
+	if (c.processed == 0 && w->unflushed > 0) {
+		flush_sinks(w, su->gen);
+		w->unflushed = 0;
+	}
+	if (w->spool_pending && c.delivered == 0)
+		wait_until(w, w->spool_retry_at_us);
+	return rc == CARACAL_E_TIMEOUT && !more && !w->spool_pending && !w->blocked;
+}
+
+/* One round of the direct path (today's writer). */
+static int direct_round(audit_writer *w, generation *gen, int64_t *backoff_ms)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->head == NULL && !w->stopping)
+		pthread_cond_wait(&w->wake, &w->lock);
+	struct audit_item *it = w->head;
+	pthread_mutex_unlock(&w->lock);
+	if (it == NULL)
+		return 1;
+	caracal_error e = {0};
+	if (append_to_sinks(w, gen, it, &e) != CARACAL_OK) {
+		*backoff_ms =
+		    *backoff_ms == 0 ? 50 : (*backoff_ms * 2 > 5000 ? 5000 : *backoff_ms * 2);
+		log_error("audit", "append of event %s failed (%s); retrying in %lld ms", it->id,
+		          e.message, (long long)*backoff_ms);
+		struct timespec ts = {.tv_sec = *backoff_ms / 1000,
+		                      .tv_nsec = (*backoff_ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	*backoff_ms = 0;
+	pthread_mutex_lock(&w->lock);
+	w->head = it->next;
+	if (w->head == NULL)
+		w->tail = NULL;
+	w->queued--;
+	int idle = w->head == NULL;
+	pthread_mutex_unlock(&w->lock);
+	item_free(it);
+	if (idle)
+		flush_sinks(w, gen);
+	return 0;
+}
+
+/* Adopt gen: leave the old stream (moving its contents to the spool) and
+ * bind the new one. */
+static void adopt(audit_writer *w, generation *gen, struct stream_use *su)
+{
+	if (su->gen != NULL) {
+		evacuate(w, su);
+		stream_release(su);
+	}
+	if (gen->settings.stream == NULL) {
+		if (w->spool_pending)
+			replay_spool(w); /* the direct path replays from the queue */
+		return;
+	}
+	caracal_error e = {0};
+	if (stream_bind(w, gen, su, &e) != CARACAL_OK) {
+		log_error("audit", "stream %s unusable (%s); audit events are spooled",
+		          gen->settings.stream, e.message);
+		return;
+	}
+	w->next_reap_us = clock_monotonic_us() + AUDIT_REAP_IDLE_MS * 1000;
+	if (access(w->spool_path, F_OK) == 0) {
+		w->spool_pending = 1;
+		w->spool_retry_at_us = 0;
+	}
 }
 
 static void *writer_main(void *arg)
 {
 	audit_writer *w = arg;
 	generation *gen = w->current(w->ud);
+	struct stream_use su = {0};
 	int64_t backoff_ms = 0;
+	adopt(w, gen, &su);
 	for (;;) {
-		pthread_mutex_lock(&w->lock);
-		while (w->head == NULL && !w->stopping)
-			pthread_cond_wait(&w->wake, &w->lock);
-		struct audit_item *it = w->head;
-		int stopping = w->stopping;
-		int past_deadline = stopping && clock_monotonic_us() >= w->stop_deadline_us;
-		pthread_mutex_unlock(&w->lock);
-		if (it == NULL || past_deadline)
-			break;
-
 		generation *now = w->current(w->ud);
 		if (now != gen) {
+			adopt(w, now, &su);
 			generation_release_slot(gen, w->slot);
 			generation_unref(gen);
 			gen = now;
@@ -279,28 +979,43 @@ static void *writer_main(void *arg)
 			generation_unref(now);
 		}
 
-		caracal_error e = {0};
-		if (append_to_sinks(w, gen, it, &e) != CARACAL_OK) {
-			backoff_ms =
-			    backoff_ms == 0 ? 50 : (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2);
-			log_error("audit", "append of event %s failed (%s); retrying in %lld ms",
-			          it->id, e.message, (long long)backoff_ms);
-			struct timespec ts = {.tv_sec = backoff_ms / 1000,
-			                      .tv_nsec = (backoff_ms % 1000) * 1000000};
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		backoff_ms = 0;
 		pthread_mutex_lock(&w->lock);
-		w->head = it->next;
-		if (w->head == NULL)
-			w->tail = NULL;
-		w->queued--;
-		int idle = w->head == NULL;
+		int stopping = w->stopping;
+		int past_deadline = stopping && clock_monotonic_us() >= w->stop_deadline_us;
 		pthread_mutex_unlock(&w->lock);
-		item_free(it);
-		if (idle)
-			flush_sinks(w, gen);
+		if (past_deadline)
+			break;
+
+		int idle;
+		if (gen->settings.stream == NULL) {
+			idle = direct_round(w, gen, &backoff_ms);
+		} else if (su.gen == NULL) {
+			/* The stream could not be bound: spool, retry binding. */
+			int s2, d2;
+			struct audit_item *list = take_queue(w, &s2, &d2);
+			spool_items(w, list, "no usable stream");
+			idle = 1;
+			if (!stopping) {
+				wait_until(w, clock_monotonic_us() + 1000 * 1000);
+				caracal_error e = {0};
+				if (stream_bind(w, gen, &su, &e) == CARACAL_OK)
+					w->spool_retry_at_us = 0;
+			}
+		} else {
+			idle = stream_round(w, &su, stopping);
+		}
+		if (stopping && idle)
+			break;
+	}
+	if (su.gen != NULL) {
+		flush_sinks(w, gen);
+		evacuate(w, &su);
+		stream_release(&su);
+		/* Events still queued join the spool behind what was in the stream. */
+		int s2, d2;
+		struct audit_item *list = take_queue(w, &s2, &d2);
+		if (list != NULL)
+			spool_items(w, list, "stopping");
 	}
 	flush_sinks(w, gen);
 	pthread_mutex_lock(&w->lock);
@@ -325,9 +1040,26 @@ audit_writer *audit_writer_start(size_t slot, worker_gen_fn current, void *ud, c
 	w->current = current;
 	w->ud = ud;
 	snprintf(w->spool_path, sizeof w->spool_path, "%s/%s", data_dir, AUDIT_SPOOL_NAME);
-	replay_spool(w);
+	snprintf(w->dlq_path, sizeof w->dlq_path, "%s/%s", data_dir, AUDIT_DLQ_NAME);
+	char host[64] = "localhost";
+	gethostname(host, sizeof host - 1);
+	snprintf(w->consumer, sizeof w->consumer, "caracald-%s-%d", host, (int)getpid());
+	for (char *p = w->consumer; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '_';
+	w->scope = host_scope_new("core", "audit_writer");
+
+	/* A spool of an earlier run goes first: the direct path queues it now;
+	 * the stream path replays it into the stream when it binds. */
+	generation *gen = current(ud);
+	int streamed = gen->settings.stream != NULL;
+	generation_unref(gen);
+	if (!streamed)
+		replay_spool(w);
 	if (pthread_create(&w->tid, NULL, writer_main, w) != 0) {
 		caracal_error_set(err, CARACAL_E_INTERNAL, "cannot start the audit writer");
+		list_free(w->head);
+		host_scope_free(w->scope);
 		free(w);
 		return NULL;
 	}
@@ -344,13 +1076,9 @@ void audit_writer_stop(audit_writer *w, int64_t drain_ms)
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->tid, NULL);
-	struct audit_item *it = w->head;
-	while (it != NULL) {
-		struct audit_item *next = it->next;
-		item_free(it);
-		it = next;
-	}
+	list_free(w->head);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
+	host_scope_free(w->scope); /* counters copy its names */
 	free(w);
 }

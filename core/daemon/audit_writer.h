@@ -2,14 +2,37 @@
  * audit_writer.h — the core's audit writer: one background thread that
  * appends events, in order, to every configured audit sink.
  *
- * Events are never silently lost: a sink that fails is retried with backoff
- * while the event stays at the head of the queue; at shutdown whatever could
- * not be appended is written to <data_dir>/audit-spool.jsonl, and the next
- * start replays that spool before anything else (sinks treat a replayed id
- * with identical content as a benign duplicate).
+ * Events are never silently lost. Producers (any thread) hand over the event;
+ * emitting never blocks on a sink or a stream. A full queue refuses the event
+ * (the producer fails closed).
  *
- * Producers (any thread) hand over canonical JSON; emitting never blocks on
- * a sink. A full queue refuses the event (the producer fails closed).
+ * Direct path (no `stream:` in the config): the writer thread appends each
+ * queued event to every sink; a sink that fails is retried with backoff while
+ * the event stays at the head of the queue.
+ *
+ * Stream path (`stream: <instance>`, ARCHITECTURE §3, §6): the writer thread
+ * signs each queued event into an envelope (core/stream/envelope.h; key
+ * streams.hmac_key, window streams.window) and publishes it to topic
+ * caracal.audit.events. The same thread consumes the topic in group
+ * audit-writer, opens (verifies) every message, appends it to every sink and
+ * acks only after every sink accepted it. A sink failure leaves the message
+ * pending; the writer stops taking new messages (per-zone order) and retries
+ * it through claim_stale with growing backoff. A message that does not open
+ * (bad signature, unknown key, other topic, outside the window, replay, not
+ * an audit event) is written to <data_dir>/audit-dlq.jsonl (fsync'd) and
+ * published, signed, to caracal.audit.dlq with its reason, then acked and
+ * counted (caracal_plugin_audit_dlq_total{plugin="core",...}); if neither DLQ
+ * write works it stays pending. If publish fails (stream down or full), the
+ * event is appended to the spool at once (fsync'd NDJSON), and so is every
+ * later event until the spool has been replayed into the stream, which is
+ * retried every few hundred milliseconds — not only at restart. Pending
+ * entries of crashed peers are claimed after 30 s idle.
+ *
+ * Both paths: at shutdown (and, on the stream path, when a reload replaces
+ * the stream instance, since stream_local is process-local) whatever could
+ * not reach the sinks is written to <data_dir>/audit-spool.jsonl, and it is
+ * replayed before anything else (sinks treat a replayed id with identical
+ * content as a benign duplicate).
  */
 #ifndef CARACAL_DAEMON_AUDIT_WRITER_H
 #define CARACAL_DAEMON_AUDIT_WRITER_H

@@ -175,9 +175,15 @@ static int ensure_initialised(const caracal_plugin *p, caracal_error *err)
 	return CARACAL_OK;
 }
 
-/* mode and data_dir are fixed by the first generation of the process (the
- * daemon refuses reloads that change them). */
-static int host_settings_applied;
+/* Once caracald runs, mode and data_dir are fixed (it refuses reloads that
+ * change them); tools and tests that build several generations apply each
+ * one's settings. */
+static int host_settings_fixed;
+
+void generation_fix_host_settings(void)
+{
+	host_settings_fixed = 1;
+}
 
 static uint64_t generation_counter;
 
@@ -207,10 +213,9 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 			                  st->data_dir, strerror(errno));
 			report_to(report, ud, err, &failed, &e);
 		}
-		if (!host_settings_applied) {
+		if (!host_settings_fixed) {
 			host_set_data_dir(st->data_dir);
 			host_set_production(st->production);
-			host_settings_applied = 1;
 		}
 		if (!failed && dev_secrets_for(st, root, settings_schema(), &e) != CARACAL_OK)
 			report_to(report, ud, err, &failed, &e);
@@ -346,6 +351,26 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 			log_register_secret(gen->admin_token, gen->admin_token_len);
 		else if (rc != CARACAL_E_NOTFOUND)
 			report_to(report, ud, err, &failed, &e);
+	}
+	if (st->stream != NULL) {
+		const plugin_instance *pi = generation_find(gen, st->stream, NULL);
+		if (pi == NULL || pi->plugin == NULL ||
+		    !(pi->plugin->kinds & CARACAL_KIND_STREAM) || pi->plugin->stream == NULL) {
+			caracal_error_set(&e, CARACAL_E_INVAL,
+			                  "%s: key 'stream': '%s' is not a plugin instance of kind "
+			                  "stream",
+			                  config_get(root, "stream")->where, st->stream);
+			report_to(report, ud, err, &failed, &e);
+		}
+		/* Invariant 3: stream messages are HMAC-signed in production. */
+		if (st->production && config_get(root, "streams.hmac_key_file") == NULL &&
+		    config_get(root, "streams.hmac_key_env") == NULL) {
+			caracal_error_set(&e, CARACAL_E_INVAL,
+			                  "%s: key 'stream': production mode needs "
+			                  "streams.hmac_key_file or streams.hmac_key_env",
+			                  config_get(root, "stream")->where);
+			report_to(report, ud, err, &failed, &e);
+		}
 	}
 
 	if (failed || check_only) {

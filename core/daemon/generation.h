@@ -70,6 +70,10 @@ void generation_release_slot(generation *gen, size_t slot);
  * {"instance": "ready" | "error message"} into out; returns 1 when all ready. */
 int generation_ready(const generation *gen, char *out, size_t cap);
 
+/* From now on, builds leave the host's data_dir and mode as they are (the
+ * daemon calls this once its first generation runs). */
+void generation_fix_host_settings(void);
+
 /* In development mode, create a missing secret file named by a *_file key
  * when it lies under data_dir (random, 0600), so the embedded default runs
  * with nothing set up. Never in production. */

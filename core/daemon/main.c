@@ -405,6 +405,7 @@ int main(int argc, char **argv)
 			plugin_registry_free(d.registry);
 			return 1;
 		}
+		generation_fix_host_settings();
 		rc = run(&d);
 		server_free(d.srv);
 		generation_unref(d.gen);

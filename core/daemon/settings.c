@@ -49,6 +49,10 @@ static const caracal_cfg_key core_schema[] = {
     {"sts.secret_verify_concurrency", CARACAL_CFG_INT, 0,
      "concurrent cold client-secret verifications (Argon2id)"},
     {"plugins", CARACAL_CFG_MAP, 0, "one block per plugin instance"},
+    {"stream", CARACAL_CFG_STRING, 0, "stream instance that carries audit events (none: direct)"},
+    {"streams.hmac_key", CARACAL_CFG_SECRET, 0,
+     "HMAC key signing stream messages (hmac_key_file or hmac_key_env; >= 32 bytes)"},
+    {"streams.window", CARACAL_CFG_DURATION, 0, "freshness window of stream messages (5m)"},
     {NULL, 0, 0, NULL},
 };
 
@@ -328,6 +332,18 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 			               config_get(root, "sts.secret_verify_concurrency")->where);
 		else
 			out->secret_verify_concurrency = v;
+	}
+
+	out->stream = NULL;
+	config_get_string(root, "stream", &out->stream, &e);
+	out->stream_window_ms = 300000;
+	if (config_get_duration_ms(root, "streams.window", &v, &e) == CARACAL_OK) {
+		if (v <= 0)
+			report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+			               "%s: key 'streams.window': must be greater than zero",
+			               config_get(root, "streams.window")->where);
+		else
+			out->stream_window_ms = v;
 	}
 
 	/* Production refuses what development tolerates: evidence must be

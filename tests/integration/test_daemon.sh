@@ -30,6 +30,8 @@ pass() { echo "ok - $*"; }
 mkdir -m 755 "$tmp/plugins"
 cp "$builddir/plugins/audit_file/.libs/audit_file.so" "$tmp/plugins/" || fail "audit_file.so not built"
 chmod 755 "$tmp/plugins/audit_file.so"
+cp "$builddir/plugins/stream_local/.libs/stream_local.so" "$tmp/plugins/" || fail "stream_local.so not built"
+chmod 755 "$tmp/plugins/stream_local.so"
 
 write_config() {
 	cat >"$tmp/caracal.yaml" <<YAML

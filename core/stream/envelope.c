@@ -1,0 +1,563 @@
+/* envelope.c — see envelope.h. */
+#include "stream/envelope.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN_TAG "caracal.stream.v1"
+#define KID_LABEL "caracal.stream.kid"
+#define TRANSPORT_ID_MAX 48
+
+/* ------------------------------------------------------------ encoding */
+
+static int field_cmp(const void *a, const void *b)
+{
+	const envelope_field *x = a, *y = b;
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+	if (c != 0)
+		return c;
+	return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+static unsigned char *put32(unsigned char *p, size_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+	return p + 4;
+}
+
+static unsigned char *put_bytes(unsigned char *p, const void *s, size_t n)
+{
+	p = put32(p, n);
+	if (n > 0)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+unsigned char *envelope_mac_input(const char *kid, const char *topic, int64_t ts_us, const char *id,
+                                  const envelope_field *f, size_t n, size_t *len)
+{
+	size_t kl = strlen(kid), tl = strlen(topic), il = strlen(id);
+	size_t total = sizeof DOMAIN_TAG + 4 + kl + 4 + tl + 8 + 4 + il + 4;
+	for (size_t i = 0; i < n; i++)
+		total += 8 + f[i].key_len + f[i].value_len;
+	unsigned char *buf = malloc(total), *p = buf;
+	if (buf == NULL)
+		return NULL;
+	memcpy(p, DOMAIN_TAG, sizeof DOMAIN_TAG); /* with its NUL */
+	p += sizeof DOMAIN_TAG;
+	p = put_bytes(p, kid, kl);
+	p = put_bytes(p, topic, tl);
+	uint64_t ts = (uint64_t)ts_us;
+	for (int i = 7; i >= 0; i--)
+		*p++ = (unsigned char)(ts >> (8 * i));
+	p = put_bytes(p, id, il);
+	p = put32(p, n);
+	for (size_t i = 0; i < n; i++) {
+		p = put_bytes(p, f[i].key, f[i].key_len);
+		p = put_bytes(p, f[i].value, f[i].value_len);
+	}
+	*len = (size_t)(p - buf);
+	return buf;
+}
+
+static int hex_nibble(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static void to_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Printable ASCII without spaces: topics, ids and kids are names. */
+static int is_name(const char *s, size_t n, size_t max)
+{
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* ------------------------------------------------------------ decode */
+
+void envelope_msg_clear(envelope_msg *m)
+{
+	if (m == NULL)
+		return;
+	json_decref((json_t *)m->root_);
+	memset(m, 0, sizeof *m);
+}
+
+static int bad(envelope_msg *m, caracal_error *err, const char *what)
+{
+	envelope_msg_clear(m);
+	return caracal_error_set(err, CARACAL_E_INVAL, "malformed stream envelope: %s", what);
+}
+
+int envelope_decode(const void *buf, size_t len, envelope_msg *out, caracal_error *err)
+{
+	memset(out, 0, sizeof *out);
+	if (buf == NULL || len == 0)
+		return bad(out, err, "empty");
+	if (len > ENVELOPE_MAX_BYTES)
+		return bad(out, err, "too big");
+	json_error_t je;
+	/* No NUL inside strings (JSON_ALLOW_NUL unset), no duplicate keys. */
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL)
+		return bad(out, err, "not JSON");
+	out->root_ = root;
+	if (!json_is_object(root) || json_object_size(root) != 7)
+		return bad(out, err, "not an object of exactly v, kid, topic, ts, id, fields, sig");
+
+	json_t *v = json_object_get(root, "v");
+	json_t *kid = json_object_get(root, "kid");
+	json_t *topic = json_object_get(root, "topic");
+	json_t *ts = json_object_get(root, "ts");
+	json_t *id = json_object_get(root, "id");
+	json_t *fields = json_object_get(root, "fields");
+	json_t *sig = json_object_get(root, "sig");
+	if (!json_is_integer(v) || json_integer_value(v) != ENVELOPE_VERSION)
+		return bad(out, err, "unsupported version");
+	out->version = ENVELOPE_VERSION;
+
+	if (!json_is_string(kid) || json_string_length(kid) != ENVELOPE_KID_LEN)
+		return bad(out, err, "bad kid");
+	const char *k = json_string_value(kid);
+	for (size_t i = 0; i < ENVELOPE_KID_LEN; i++)
+		if (hex_nibble(k[i]) < 0)
+			return bad(out, err, "bad kid");
+	memcpy(out->kid, k, ENVELOPE_KID_LEN + 1);
+
+	if (!json_is_string(topic) ||
+	    !is_name(json_string_value(topic), json_string_length(topic), ENVELOPE_TOPIC_MAX))
+		return bad(out, err, "bad topic");
+	out->topic = json_string_value(topic);
+
+	if (!json_is_integer(ts) || json_integer_value(ts) <= 0)
+		return bad(out, err, "bad ts");
+	out->ts_us = (int64_t)json_integer_value(ts);
+
+	if (!json_is_string(id) ||
+	    !is_name(json_string_value(id), json_string_length(id), ENVELOPE_ID_MAX))
+		return bad(out, err, "bad id");
+	out->id = json_string_value(id);
+
+	if (!json_is_string(sig) || json_string_length(sig) != 64)
+		return bad(out, err, "bad sig");
+	const char *s = json_string_value(sig);
+	for (size_t i = 0; i < 32; i++) {
+		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return bad(out, err, "bad sig");
+		out->sig[i] = (unsigned char)(hi << 4 | lo);
+	}
+
+	if (!json_is_object(fields) || json_object_size(fields) == 0 ||
+	    json_object_size(fields) > ENVELOPE_MAX_FIELDS)
+		return bad(out, err, "fields must be an object of 1..16 strings");
+	const char *key;
+	json_t *val;
+	size_t n = 0;
+	json_object_foreach(fields, key, val)
+	{
+		size_t kl = strlen(key); /* jansson keys hold no NUL (JSON_ALLOW_NUL unset) */
+		if (!json_is_string(val) || kl == 0 || kl > ENVELOPE_KEY_MAX)
+			return bad(out, err, "bad field");
+		out->fields[n].key = key;
+		out->fields[n].key_len = kl;
+		out->fields[n].value = json_string_value(val);
+		out->fields[n].value_len = json_string_length(val);
+		n++;
+	}
+	out->nfields = n;
+	qsort(out->fields, n, sizeof out->fields[0], field_cmp);
+	return CARACAL_OK;
+}
+
+const envelope_field *envelope_get(const envelope_msg *m, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i < m->nfields; i++)
+		if (m->fields[i].key_len == kl && memcmp(m->fields[i].key, key, kl) == 0)
+			return &m->fields[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------ keyring */
+
+struct replay_entry {
+	char id[ENVELOPE_ID_MAX + 1];
+	char tid[TRANSPORT_ID_MAX + 1];
+	int64_t ts_us;
+	uint32_t hash;
+	uint32_t used;
+};
+
+struct envelope_keyring {
+	struct {
+		unsigned char key[ENVELOPE_HMAC_KEY_MAX];
+		size_t len;
+		char kid[ENVELOPE_KID_LEN + 1];
+	} keys[ENVELOPE_MAX_KEYS];
+	size_t nkeys;
+	int signer; /* index, -1 when none */
+	int64_t window_us;
+
+	pthread_mutex_t lock; /* the replay table */
+	size_t cap;           /* slots in the FIFO ring; the hash has 2 * cap */
+	struct replay_entry *ring;
+	size_t head, count;
+	uint32_t *index; /* open addressing: ring position + 1, 0 empty */
+	size_t index_cap;
+	int64_t high_water_us; /* newest receive time seen */
+	int64_t floor_us;      /* ts at or below which an unknown id is refused */
+};
+
+envelope_keyring *envelope_keyring_new(int64_t window_ms, size_t replay_capacity)
+{
+	if (window_ms <= 0 || replay_capacity == 0 || replay_capacity > (1u << 24))
+		return NULL;
+	envelope_keyring *kr = calloc(1, sizeof *kr);
+	if (kr == NULL)
+		return NULL;
+	kr->signer = -1;
+	kr->window_us = window_ms * 1000;
+	kr->cap = replay_capacity;
+	kr->index_cap = 1;
+	while (kr->index_cap < 2 * replay_capacity)
+		kr->index_cap <<= 1;
+	kr->ring = calloc(kr->cap, sizeof *kr->ring);
+	kr->index = calloc(kr->index_cap, sizeof *kr->index);
+	if (kr->ring == NULL || kr->index == NULL) {
+		free(kr->ring);
+		free(kr->index);
+		free(kr);
+		return NULL;
+	}
+	pthread_mutex_init(&kr->lock, NULL);
+	return kr;
+}
+
+void envelope_keyring_free(envelope_keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	OPENSSL_cleanse(kr->keys, sizeof kr->keys);
+	pthread_mutex_destroy(&kr->lock);
+	free(kr->ring);
+	free(kr->index);
+	free(kr);
+}
+
+int envelope_keyring_add(envelope_keyring *kr, const unsigned char *key, size_t len, int signing,
+                         caracal_error *err)
+{
+	if (len < ENVELOPE_HMAC_KEY_MIN || len > ENVELOPE_HMAC_KEY_MAX)
+		return caracal_error_set(err, CARACAL_E_INVAL,
+		                         "a stream HMAC key must be %d..%d bytes, not %zu",
+		                         ENVELOPE_HMAC_KEY_MIN, ENVELOPE_HMAC_KEY_MAX, len);
+	if (kr->nkeys == ENVELOPE_MAX_KEYS)
+		return caracal_error_set(err, CARACAL_E_TOOBIG, "at most %d stream keys",
+		                         ENVELOPE_MAX_KEYS);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	if (HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)KID_LABEL,
+	         sizeof KID_LABEL - 1, md, &mdlen) == NULL)
+		return caracal_error_set(err, CARACAL_E_INTERNAL, "HMAC failed");
+	size_t i = kr->nkeys++;
+	memcpy(kr->keys[i].key, key, len);
+	kr->keys[i].len = len;
+	to_hex(md, ENVELOPE_KID_LEN / 2, kr->keys[i].kid);
+	if (signing)
+		kr->signer = (int)i;
+	return CARACAL_OK;
+}
+
+const char *envelope_keyring_kid(const envelope_keyring *kr)
+{
+	return kr->signer >= 0 ? kr->keys[kr->signer].kid : "";
+}
+
+static int compute_mac(const unsigned char *key, size_t key_len, const char *kid, const char *topic,
+                       int64_t ts, const char *id, const envelope_field *f, size_t n,
+                       unsigned char out[32])
+{
+	size_t len;
+	unsigned char *m = envelope_mac_input(kid, topic, ts, id, f, n, &len);
+	if (m == NULL)
+		return CARACAL_E_NOMEM;
+	unsigned int mdlen = 0;
+	unsigned char *r = HMAC(EVP_sha256(), key, (int)key_len, m, len, out, &mdlen);
+	free(m);
+	return r != NULL && mdlen == 32 ? CARACAL_OK : CARACAL_E_INTERNAL;
+}
+
+int envelope_seal(const envelope_keyring *kr, const char *topic, int64_t ts_us, const char *id,
+                  const envelope_field *fields, size_t n, char **out, size_t *out_len,
+                  caracal_error *err)
+{
+	*out = NULL;
+	if (kr->signer < 0)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no stream signing key");
+	if (!is_name(topic, strlen(topic), ENVELOPE_TOPIC_MAX) ||
+	    !is_name(id, strlen(id), ENVELOPE_ID_MAX) || ts_us <= 0 || n == 0 ||
+	    n > ENVELOPE_MAX_FIELDS)
+		return caracal_error_set(err, CARACAL_E_INVAL,
+		                         "bad envelope topic, id, ts or fields");
+	envelope_field sorted[ENVELOPE_MAX_FIELDS];
+	memcpy(sorted, fields, n * sizeof *fields);
+	qsort(sorted, n, sizeof *sorted, field_cmp);
+	json_t *obj = json_object();
+	int rc = obj != NULL ? CARACAL_OK : CARACAL_E_NOMEM;
+	for (size_t i = 0; i < n && rc == CARACAL_OK; i++) {
+		if (sorted[i].key_len == 0 || sorted[i].key_len > ENVELOPE_KEY_MAX ||
+		    memchr(sorted[i].key, 0, sorted[i].key_len) != NULL ||
+		    (i > 0 && field_cmp(&sorted[i - 1], &sorted[i]) == 0)) {
+			rc = caracal_error_set(err, CARACAL_E_INVAL, "bad or duplicate field name");
+			break;
+		}
+		char kbuf[ENVELOPE_KEY_MAX + 1];
+		memcpy(kbuf, sorted[i].key, sorted[i].key_len);
+		kbuf[sorted[i].key_len] = '\0';
+		/* json_stringn refuses invalid UTF-8; NUL we refuse ourselves,
+		 * since the decoder will. */
+		json_t *s = memchr(sorted[i].value, 0, sorted[i].value_len) == NULL
+		                ? json_stringn(sorted[i].value, sorted[i].value_len)
+		                : NULL;
+		if (s == NULL || json_object_set_new(obj, kbuf, s) != 0)
+			rc = caracal_error_set(err, CARACAL_E_INVAL,
+			                       "field %s is not UTF-8 text without NUL", kbuf);
+	}
+	const char *kid = kr->keys[kr->signer].kid;
+	unsigned char mac[32];
+	char sig[65];
+	if (rc == CARACAL_OK) {
+		rc = compute_mac(kr->keys[kr->signer].key, kr->keys[kr->signer].len, kid, topic,
+		                 ts_us, id, sorted, n, mac);
+		if (rc != CARACAL_OK)
+			caracal_error_set(err, rc, "cannot compute the envelope MAC");
+	}
+	if (rc != CARACAL_OK) {
+		json_decref(obj);
+		return rc;
+	}
+	to_hex(mac, 32, sig);
+	json_t *env =
+	    json_pack("{s:i, s:s, s:s, s:I, s:s, s:o, s:s}", "v", ENVELOPE_VERSION, "kid", kid,
+	              "topic", topic, "ts", (json_int_t)ts_us, "id", id, "fields", obj, "sig", sig);
+	if (env == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build the envelope");
+	*out = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(env);
+	if (*out == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot encode the envelope");
+	*out_len = strlen(*out);
+	return CARACAL_OK;
+}
+
+/* ------------------------------------------------------------ replay table */
+
+static uint32_t hash_id(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a: ids are signed, so not attacker-chosen */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Index slot holding ring position pos + 1 for id, or the empty slot where
+ * it would go. */
+static size_t index_find(const envelope_keyring *kr, const char *id, uint32_t h, int *found)
+{
+	size_t mask = kr->index_cap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		uint32_t p = kr->index[i];
+		if (p == 0) {
+			*found = 0;
+			return i;
+		}
+		const struct replay_entry *e = &kr->ring[p - 1];
+		if (e->hash == h && strcmp(e->id, id) == 0) {
+			*found = 1;
+			return i;
+		}
+	}
+}
+
+/* Remove the index slot i, re-placing the cluster after it (linear probing
+ * deletion without tombstones). */
+static void index_delete(envelope_keyring *kr, size_t i)
+{
+	size_t mask = kr->index_cap - 1;
+	kr->index[i] = 0;
+	for (size_t j = (i + 1) & mask; kr->index[j] != 0; j = (j + 1) & mask) {
+		uint32_t p = kr->index[j];
+		kr->index[j] = 0;
+		int found;
+		size_t k = index_find(kr, kr->ring[p - 1].id, kr->ring[p - 1].hash, &found);
+		kr->index[k] = p;
+	}
+}
+
+static void evict_head(envelope_keyring *kr, int raise_floor)
+{
+	struct replay_entry *e = &kr->ring[kr->head];
+	int found;
+	size_t i = index_find(kr, e->id, e->hash, &found);
+	if (found)
+		index_delete(kr, i);
+	if (raise_floor && e->ts_us > kr->floor_us)
+		kr->floor_us = e->ts_us;
+	e->used = 0;
+	kr->head = (kr->head + 1) % kr->cap;
+	kr->count--;
+}
+
+/* Check id and remember it. Returns NULL when fine, else a reason. */
+static const char *replay_check(envelope_keyring *kr, const char *id, const char *tid,
+                                int64_t ts_us, int64_t received_us)
+{
+	const char *reason = NULL;
+	uint32_t h = hash_id(id);
+	pthread_mutex_lock(&kr->lock);
+	if (received_us > kr->high_water_us)
+		kr->high_water_us = received_us;
+	/* Forget what can no longer pass the window (FIFO order is receive
+	 * order, near enough; stragglers go at the next pass). */
+	while (kr->count > 0 && kr->ring[kr->head].ts_us < kr->high_water_us - 2 * kr->window_us)
+		evict_head(kr, 0);
+	int found;
+	size_t slot = index_find(kr, id, h, &found);
+	if (found) {
+		const struct replay_entry *e = &kr->ring[kr->index[slot] - 1];
+		if (tid == NULL || strcmp(e->tid, tid) != 0)
+			reason = ENVELOPE_R_REPLAY;
+		goto out;
+	}
+	if (ts_us <= kr->floor_us) {
+		reason = ENVELOPE_R_OVERFLOW;
+		goto out;
+	}
+	if (kr->count == kr->cap) {
+		evict_head(kr, 1);
+		slot = index_find(kr, id, h, &found);
+	}
+	size_t pos = (kr->head + kr->count) % kr->cap;
+	struct replay_entry *e = &kr->ring[pos];
+	snprintf(e->id, sizeof e->id, "%s", id);
+	snprintf(e->tid, sizeof e->tid, "%s", tid != NULL ? tid : "");
+	e->ts_us = ts_us;
+	e->hash = h;
+	e->used = 1;
+	kr->count++;
+	kr->index[slot] = (uint32_t)pos + 1;
+out:
+	pthread_mutex_unlock(&kr->lock);
+	return reason;
+}
+
+int64_t envelope_transport_time_us(const char *tid)
+{
+	if (tid == NULL)
+		return -1;
+	int64_t ms = 0;
+	const char *p = tid;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (ms > (INT64_MAX / 1000 - 9) / 10)
+			return -1;
+		ms = ms * 10 + (*p - '0');
+	}
+	if (*p != '-' || p[1] < '0' || p[1] > '9')
+		return -1;
+	for (p++; *p >= '0' && *p <= '9'; p++)
+		;
+	return *p == '\0' ? ms * 1000 : -1;
+}
+
+/* ------------------------------------------------------------ open */
+
+static int refuse(envelope_msg *out, const char **reason, const char *why, int code,
+                  caracal_error *err, const char *msg)
+{
+	envelope_msg_clear(out);
+	if (reason != NULL)
+		*reason = why;
+	return caracal_error_set(err, code, "%s", msg);
+}
+
+int envelope_open(envelope_keyring *kr, const void *buf, size_t len, const char *topic,
+                  const char *transport_id, int64_t now_us, envelope_msg *out, const char **reason,
+                  caracal_error *err)
+{
+	if (reason != NULL)
+		*reason = NULL;
+	if (envelope_decode(buf, len, out, err) != CARACAL_OK) {
+		if (reason != NULL)
+			*reason = ENVELOPE_R_MALFORMED;
+		return CARACAL_E_INVAL;
+	}
+	int key = -1;
+	for (size_t i = 0; i < kr->nkeys; i++)
+		if (memcmp(kr->keys[i].kid, out->kid, ENVELOPE_KID_LEN) == 0)
+			key = (int)i;
+	if (key < 0) {
+		char msg[80];
+		snprintf(msg, sizeof msg, "stream envelope signed with unknown key id %s",
+		         out->kid);
+		return refuse(out, reason, ENVELOPE_R_UNKNOWN_KEY, CARACAL_E_INTEGRITY, err, msg);
+	}
+	unsigned char mac[32];
+	int rc = compute_mac(kr->keys[key].key, kr->keys[key].len, out->kid, out->topic, out->ts_us,
+	                     out->id, out->fields, out->nfields, mac);
+	if (rc != CARACAL_OK)
+		return refuse(out, reason, ENVELOPE_R_MALFORMED, rc, err,
+		              "cannot compute the envelope MAC");
+	int ok = CRYPTO_memcmp(mac, out->sig, sizeof mac) == 0;
+	OPENSSL_cleanse(mac, sizeof mac);
+	if (!ok)
+		return refuse(out, reason, ENVELOPE_R_BAD_SIGNATURE, CARACAL_E_INTEGRITY, err,
+		              "stream envelope signature does not verify");
+	if (strcmp(out->topic, topic) != 0)
+		return refuse(out, reason, ENVELOPE_R_TOPIC, CARACAL_E_INTEGRITY, err,
+		              "stream envelope for another topic");
+	int64_t received = envelope_transport_time_us(transport_id);
+	if (received < 0)
+		received = now_us;
+	int64_t w = kr->window_us;
+	if (out->ts_us > now_us + w || out->ts_us > received + w || out->ts_us < received - w)
+		return refuse(out, reason, ENVELOPE_R_WINDOW, CARACAL_E_INTEGRITY, err,
+		              "stream envelope outside the freshness window");
+	if (transport_id != NULL && strlen(transport_id) > TRANSPORT_ID_MAX)
+		return refuse(out, reason, ENVELOPE_R_MALFORMED, CARACAL_E_INVAL, err,
+		              "transport id too long");
+	const char *why = replay_check(kr, out->id, transport_id, out->ts_us, received);
+	if (why != NULL)
+		return refuse(out, reason, why, CARACAL_E_INTEGRITY, err,
+		              strcmp(why, ENVELOPE_R_REPLAY) == 0
+		                  ? "stream envelope replayed (id already seen)"
+		                  : "stream envelope too old for the replay table");
+	return CARACAL_OK;
+}
