@@ -17,6 +17,7 @@
 #include "daemon/server.h"
 #include "host.h"
 #include "loader/loader.h"
+#include "roles/admin/admin.h"
 #include "util/log.h"
 
 #include <event2/event.h>
@@ -245,6 +246,7 @@ static int run(struct daemon *d)
 	if (!st->production)
 		log_warn("daemon", "development mode: generated secrets, loopback only; not for "
 		                   "production");
+	admin_routes_register();
 	d->srv = server_new(st, current_generation, d, &err);
 	if (d->srv == NULL) {
 		log_error("daemon", "cannot start: %s", err.message);
