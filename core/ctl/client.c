@@ -5,11 +5,11 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap, const char *fmt,
+                                                         ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -56,7 +56,8 @@ int ctl_endpoint_parse(const char *listen_text, ctl_endpoint *out, char *why, si
 		snprintf(out->host, sizeof out->host, "[%s]:%d", ip, port);
 	}
 	if (port == 0)
-		return WHY("admin.listen has port 0; name the real port with --set admin.listen=...");
+		return WHY(
+		    "admin.listen has port 0; name the real port with --set admin.listen=...");
 	return 0;
 }
 
@@ -69,7 +70,8 @@ void ctl_response_free(ctl_response *r)
 static const char *find_crlfcrlf(const char *buf, size_t len)
 {
 	for (size_t i = 0; i + 3 < len; i++)
-		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
+		    buf[i + 3] == '\n')
 			return buf + i;
 	return NULL;
 }
@@ -91,10 +93,10 @@ int ctl_http_parse_response(const char *buf, size_t len, int eof, size_t max, ct
 		if (head_len > CTL_MAX_RESPONSE_HEAD)
 			return WHY("the response header section is too large");
 		/* Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF */
-		if (head_len < 14 || strncmp(buf, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)buf[7]) ||
-		    buf[8] != ' ' || !isdigit((unsigned char)buf[9]) ||
-		    !isdigit((unsigned char)buf[10]) || !isdigit((unsigned char)buf[11]) ||
-		    (buf[12] != ' ' && buf[12] != '\r'))
+		if (head_len < 14 || strncmp(buf, "HTTP/1.", 7) != 0 ||
+		    !isdigit((unsigned char)buf[7]) || buf[8] != ' ' ||
+		    !isdigit((unsigned char)buf[9]) || !isdigit((unsigned char)buf[10]) ||
+		    !isdigit((unsigned char)buf[11]) || (buf[12] != ' ' && buf[12] != '\r'))
 			return WHY("malformed status line");
 		int status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 		if (status < 100 || status > 599)
@@ -150,7 +152,8 @@ int ctl_http_parse_response(const char *buf, size_t len, int eof, size_t max, ct
 				return WHY("the response is larger than %zu bytes", max);
 			if (avail < (size_t)clen) {
 				if (eof)
-					return WHY("the connection closed before the body was complete");
+					return WHY(
+					    "the connection closed before the body was complete");
 				return 0;
 			}
 			blen = (size_t)clen;
@@ -256,7 +259,8 @@ int ctl_http_call(const ctl_endpoint *ep, const ctl_http_req *rq, int timeout_ms
 		WHY("out of memory");
 		goto out;
 	}
-	int n = snprintf(head, hcap, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	int n = snprintf(head, hcap,
+	                 "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
 	                 "Accept: application/json\r\nUser-Agent: caracalctl\r\n",
 	                 rq->method, rq->path, ep->host);
 	if (rq->token != NULL)

@@ -2,14 +2,14 @@
 #include "ctl/commands.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap, const char *fmt,
+                                                         ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -175,8 +175,7 @@ int ctl_path_segment(char *out, size_t cap, const char *segment)
 }
 
 /* out->path = "/admin/zones/{zone}{suffix}" */
-static int zone_path(ctl_request *out, const char *zone, const char *suffix, char *why,
-                     size_t cap)
+static int zone_path(ctl_request *out, const char *zone, const char *suffix, char *why, size_t cap)
 {
 	char seg[400];
 	if (ctl_path_segment(seg, sizeof seg, zone) != 0)
@@ -268,10 +267,10 @@ static int build(const char *noun, const char *verb, int argc, char **argv, ctl_
 {
 	struct args a;
 	const unsigned Z = BIT(O_ZONE);
-#define PARSE(allowed, npos)                                                         \
-	do {                                                                         \
-		if (parse_args(argc, argv, (allowed), (npos), &a, why, cap) != 0)    \
-			return -1;                                                   \
+#define PARSE(allowed, npos)                                                      \
+	do {                                                                      \
+		if (parse_args(argc, argv, (allowed), (npos), &a, why, cap) != 0) \
+			return -1;                                                \
 	} while (0)
 
 	if (strcmp(noun, "zone") == 0 && strcmp(verb, "create") == 0) {
@@ -358,17 +357,16 @@ static int build(const char *noun, const char *verb, int argc, char **argv, ctl_
 			json_decref(scopes);
 			return -1;
 		}
-		json_t *o = json_pack("{s:s, s:o}", "identifier", a.val[O_IDENTIFIER], "scopes",
-		                      scopes);
+		json_t *o =
+		    json_pack("{s:s, s:o}", "identifier", a.val[O_IDENTIFIER], "scopes", scopes);
 		if (o != NULL && a.val[O_UPSTREAM] != NULL)
 			json_object_set_new(o, "upstream_url", json_string(a.val[O_UPSTREAM]));
 		if (o != NULL && ctype != NULL)
-			json_object_set_new(
-			    o, "credential",
-			    strcmp(ctype, "bearer") == 0
-			        ? json_pack("{s:s, s:s}", "type", "bearer", "secret_file",
-			                    a.val[O_CRED_FILE])
-			        : json_pack("{s:s}", "type", "none"));
+			json_object_set_new(o, "credential",
+			                    strcmp(ctype, "bearer") == 0
+			                        ? json_pack("{s:s, s:s}", "type", "bearer",
+			                                    "secret_file", a.val[O_CRED_FILE])
+			                        : json_pack("{s:s}", "type", "none"));
 		return json_body(out, o, why, cap);
 	}
 	if (strcmp(noun, "grant") == 0 && strcmp(verb, "create") == 0) {
@@ -534,7 +532,8 @@ static void print_list(FILE *out, const json_t *arr, const char *const *cols)
 				size_t j;
 				json_t *s;
 				json_array_foreach(v, j, s)
-					fprintf(out, "%s%s", j ? " " : "", json_string_value(s) ? json_string_value(s) : "?");
+				    fprintf(out, "%s%s", j ? " " : "",
+				            json_string_value(s) ? json_string_value(s) : "?");
 			} else {
 				fputs(json_is_string(v) ? json_string_value(v) : "-", out);
 			}
@@ -606,8 +605,8 @@ void ctl_print_human(FILE *out, const ctl_request *rq, const json_t *r)
 		fprintf(out, "new signing key %s (%s)\n", str(r, "kid"), str(r, "alg"));
 		break;
 	case CTL_APPROVAL_LIST: {
-		static const char *const cols[] = {"id", "tier", "approver_class", "application_id",
-		                                   "expires_at", NULL};
+		static const char *const cols[] = {
+		    "id", "tier", "approver_class", "application_id", "expires_at", NULL};
 		json_t *l = json_object_get(r, "approvals");
 		if (json_array_size(l) == 0)
 			fprintf(out, "no pending approvals\n");

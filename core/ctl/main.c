@@ -74,7 +74,7 @@ static void report_stderr(void *ud, const char *message)
 	fail_json(c, "invalid_config", message);
 }
 
-static generation *open_generation(const struct ctl *c, plugin_registry **reg_out)
+static config_tree *load_tree(const struct ctl *c)
 {
 	caracal_error err = {0};
 	config_tree *tree = config_tree_load_file(c->config_path, &err);
@@ -89,6 +89,15 @@ static generation *open_generation(const struct ctl *c, plugin_registry **reg_ou
 			return NULL;
 		}
 	}
+	return tree;
+}
+
+static generation *open_generation(const struct ctl *c, plugin_registry **reg_out)
+{
+	caracal_error err = {0};
+	config_tree *tree = load_tree(c);
+	if (tree == NULL)
+		return NULL;
 	const char *dir = CARACAL_PLUGINDIR;
 	int outside = 0;
 	config_get_string(config_tree_root(tree), "plugin_dir", &dir, NULL);
@@ -196,24 +205,6 @@ static int cmd_audit_verify(const struct ctl *c, int argc, char **argv)
 }
 
 #define CTL_TIMEOUT_MS 60000
-
-static config_tree *load_tree(const struct ctl *c)
-{
-	caracal_error err = {0};
-	config_tree *tree = config_tree_load_file(c->config_path, &err);
-	if (tree == NULL) {
-		fail_json(c, "invalid_config", err.message);
-		return NULL;
-	}
-	for (size_t i = 0; i < c->set_count; i++) {
-		if (config_tree_set(tree, c->sets[i], &err) != CARACAL_OK) {
-			fail_json(c, "invalid_config", err.message);
-			config_tree_free(tree);
-			return NULL;
-		}
-	}
-	return tree;
-}
 
 /* Where the admin API listens and its token, from the config. */
 static int admin_target(const struct ctl *c, ctl_endpoint *ep, unsigned char *tok, size_t cap,

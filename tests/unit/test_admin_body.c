@@ -54,11 +54,20 @@ static void test_paths(void **state)
 	assert_string_equal(p.id, "0190-ab");
 
 	static const char *const bad[] = {
-	    "/admin/zones/",          "/admin/zones//applications", "/admin/zones/z/",
-	    "/admin/zones/z/apps",    "/admin/zones/a%2Fb/grants",  "/admin/zones/z/approvals/x",
-	    "/admin/zones/z/approvals/x/decision/", "/admin/zones/../x",      "/admin/zone",
-	    "/admin/zones/z/keys",    "/admin/zones/sp ace",        "/admin/zones/z/approvals//decision",
-	    "/adminzones",            "",
+	    "/admin/zones/",
+	    "/admin/zones//applications",
+	    "/admin/zones/z/",
+	    "/admin/zones/z/apps",
+	    "/admin/zones/a%2Fb/grants",
+	    "/admin/zones/z/approvals/x",
+	    "/admin/zones/z/approvals/x/decision/",
+	    "/admin/zones/../x",
+	    "/admin/zone",
+	    "/admin/zones/z/keys",
+	    "/admin/zones/sp ace",
+	    "/admin/zones/z/approvals//decision",
+	    "/adminzones",
+	    "",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (admin_path_parse(bad[i], &p))
@@ -435,14 +444,10 @@ static void test_auth_pieces(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_paths),
-	    cmocka_unit_test(test_methods_and_actions),
-	    cmocka_unit_test(test_values),
-	    cmocka_unit_test(test_body_object),
-	    cmocka_unit_test(test_zone_body),
-	    cmocka_unit_test(test_app_body),
-	    cmocka_unit_test(test_resource_body),
-	    cmocka_unit_test(test_grant_decision_revoke),
+	    cmocka_unit_test(test_paths),         cmocka_unit_test(test_methods_and_actions),
+	    cmocka_unit_test(test_values),        cmocka_unit_test(test_body_object),
+	    cmocka_unit_test(test_zone_body),     cmocka_unit_test(test_app_body),
+	    cmocka_unit_test(test_resource_body), cmocka_unit_test(test_grant_decision_revoke),
 	    cmocka_unit_test(test_auth_pieces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,9 +51,8 @@ static void test_parse_response(void **state)
 	assert_string_equal(r.body, "hello");
 	ctl_response_free(&r);
 	/* Interim response skipped. */
-	assert_int_equal(parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 0,
-	                       &r, why),
-	                 1);
+	assert_int_equal(
+	    parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 0, &r, why), 1);
 	assert_int_equal(r.status, 204);
 	assert_int_equal(r.body_len, 0);
 	ctl_response_free(&r);

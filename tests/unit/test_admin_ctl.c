@@ -16,7 +16,8 @@
 
 #define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
-#define PARSE(rq, why, ...) ctl_parse_command(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), rq, why, sizeof why)
+#define PARSE(rq, why, ...) \
+	ctl_parse_command(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), rq, why, sizeof why)
 
 static json_t *body_of(const ctl_request *rq)
 {
@@ -149,9 +150,9 @@ static void test_resource_and_grant(void **state)
 	assert_int_equal(json_array_size(json_object_get(o, "scopes")), 1);
 	json_decref(o);
 	ctl_request_free(&rq);
-	assert_int_equal(PARSE(&rq, why, "grant", "create", "--zone", "p", "--app", "a1",
-	                       "--scopes", "read"),
-	                 -1);
+	assert_int_equal(
+	    PARSE(&rq, why, "grant", "create", "--zone", "p", "--app", "a1", "--scopes", "read"),
+	    -1);
 	assert_int_equal(PARSE(&rq, why, "grant", "list", "--zone", "p"), 0);
 	assert_int_equal(rq.kind, CTL_GRANT_LIST);
 	ctl_request_free(&rq);
@@ -221,12 +222,11 @@ static void test_policy_key_approval_revoke(void **state)
 	json_decref(o);
 	ctl_request_free(&rq);
 	assert_int_equal(PARSE(&rq, why, "approval", "decide", "ap-1", "--zone", "p"), -1);
-	assert_int_equal(PARSE(&rq, why, "approval", "decide", "ap-1", "--zone", "p", "--approve",
-	                       "--reject"),
-	                 -1);
-	assert_int_equal(PARSE(&rq, why, "approval", "decide", "ap-1", "--zone", "p",
-	                       "--approve=yes"),
-	                 -1);
+	assert_int_equal(
+	    PARSE(&rq, why, "approval", "decide", "ap-1", "--zone", "p", "--approve", "--reject"),
+	    -1);
+	assert_int_equal(
+	    PARSE(&rq, why, "approval", "decide", "ap-1", "--zone", "p", "--approve=yes"), -1);
 
 	assert_int_equal(PARSE(&rq, why, "revoke", "--zone", "p", "--session", "s-1"), 0);
 	assert_int_equal(rq.kind, CTL_REVOKE);
@@ -242,9 +242,8 @@ static void test_policy_key_approval_revoke(void **state)
 	json_decref(o);
 	ctl_request_free(&rq);
 	assert_int_equal(PARSE(&rq, why, "revoke", "--zone", "p"), -1);
-	assert_int_equal(PARSE(&rq, why, "revoke", "--zone", "p", "--session", "a", "--delegation",
-	                       "b"),
-	                 -1);
+	assert_int_equal(
+	    PARSE(&rq, why, "revoke", "--zone", "p", "--session", "a", "--delegation", "b"), -1);
 	assert_int_equal(PARSE(&rq, why, "revoke", "--session", "a"), -1);
 
 	/* Not admin commands. */
@@ -268,8 +267,8 @@ static void test_helpers(void **state)
 	assert_int_equal(ctl_path_segment(seg, sizeof seg, "abcdefgh"), -1);
 }
 
-static char *capture(void (*fn)(FILE *, const ctl_request *, const json_t *),
-                     const ctl_request *rq, const char *json)
+static char *capture(void (*fn)(FILE *, const ctl_request *, const json_t *), const ctl_request *rq,
+                     const char *json)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -295,7 +294,8 @@ static void test_output(void **state)
 	assert_string_equal(s, "zone prod created (id z1)\n");
 	free(s);
 	rq.kind = CTL_APP_CREATE;
-	s = capture(ctl_print_human, &rq, "{\"id\":\"a1\",\"name\":\"bot\",\"client_secret\":\"cs_x\"}");
+	s = capture(ctl_print_human, &rq,
+	            "{\"id\":\"a1\",\"name\":\"bot\",\"client_secret\":\"cs_x\"}");
 	assert_non_null(strstr(s, "client_secret: cs_x\n"));
 	free(s);
 	rq.kind = CTL_ZONE_LIST;

@@ -44,8 +44,7 @@
 #define SYSTEM_ZONE "caracal.sys"
 
 /* A member of a record the plugin filled: absent when beyond its size. */
-#define HAS(type, rec, member) \
-	(offsetof(type, member) + sizeof(((type *)0)->member) <= (rec)->size)
+#define HAS(type, rec, member) (offsetof(type, member) + sizeof(((type *)0)->member) <= (rec)->size)
 
 typedef struct admin_job {
 	deferred_work dw; /* must stay first */
@@ -109,10 +108,10 @@ static json_t *error_object(const call *c, const char *error, const char *descri
 /* Emit event_type with outcome; extra (may be NULL) is stolen. */
 static int audit(call *c, const char *outcome, int status, json_t *extra, caracal_error *err)
 {
-	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "actor", "admin",
-	                      "request_id", c->request_id, "method", c->job->method, "path",
-	                      c->job->path, "status", status, "outcome", outcome, "decision",
-	                      status < 400 ? "allow" : "deny");
+	json_t *f =
+	    json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "actor", "admin", "request_id",
+	              c->request_id, "method", c->job->method, "path", c->job->path, "status",
+	              status, "outcome", outcome, "decision", status < 400 ? "allow" : "deny");
 	if (f == NULL) {
 		json_decref(extra);
 		return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
@@ -121,8 +120,8 @@ static int audit(call *c, const char *outcome, int status, json_t *extra, caraca
 		json_object_update(f, extra);
 		json_decref(extra);
 	}
-	int rc = role_audit(c->zone_id[0] != '\0' ? c->zone_id : SYSTEM_ZONE, c->event_type, f,
-	                    err);
+	int rc =
+	    role_audit(c->zone_id[0] != '\0' ? c->zone_id : SYSTEM_ZONE, c->event_type, f, err);
 	json_decref(f);
 	return rc;
 }
@@ -174,8 +173,10 @@ static void succeed_applied(call *c, int status, json_t *extra, json_t *o)
 	caracal_error e = {0};
 	c->audited_final = 1;
 	if (audit(c, "completed", status, extra, &e) != CARACAL_OK)
-		log_error("admin", "request %s: %s was applied but its completion event was "
-		          "refused: %s", c->request_id, c->event_type, e.message);
+		log_error("admin",
+		          "request %s: %s was applied but its completion event was "
+		          "refused: %s",
+		          c->request_id, c->event_type, e.message);
 	reply(c, status, o);
 }
 
@@ -186,10 +187,10 @@ static void succeed_read(call *c, json_t *extra, json_t *o)
 	c->audited_final = 1;
 	if (audit(c, "completed", 200, extra, &e) != CARACAL_OK) {
 		json_decref(o);
-		log_error("admin", "request %s: audit refused %s: %s", c->request_id,
-		          c->event_type, e.message);
-		reply(c, 503, error_object(c, "audit_unavailable",
-		                           "the audit pipeline refused the event"));
+		log_error("admin", "request %s: audit refused %s: %s", c->request_id, c->event_type,
+		          e.message);
+		reply(c, 503,
+		      error_object(c, "audit_unavailable", "the audit pipeline refused the event"));
 		return;
 	}
 	reply(c, 200, o);
@@ -265,8 +266,7 @@ static void zone_create(call *c)
 	if (new_id(c, id) != 0 ||
 	    audit_requested(c, json_pack("{s:s, s:s}", "zone", id, "name", in.name)) != 0)
 		goto out;
-	caracal_zone z = {
-	    .size = sizeof z, .id = id, .name = in.name, .created_at_us = c->now_us};
+	caracal_zone z = {.size = sizeof z, .id = id, .name = in.name, .created_at_us = c->now_us};
 	caracal_error e = {0};
 	int rc = c->deps.storage->zone_create(c->deps.storage_tctx, &z, &e);
 	if (rc == CARACAL_E_CONFLICT) {
@@ -331,8 +331,7 @@ static void app_create(call *c)
 		goto wipe;
 	}
 	if (new_id(c, id) != 0 ||
-	    audit_requested(c, json_pack("{s:s, s:s}", "application_id", id, "name", in.name)) !=
-	        0)
+	    audit_requested(c, json_pack("{s:s, s:s}", "application_id", id, "name", in.name)) != 0)
 		goto wipe;
 	caracal_application a = {.size = sizeof a,
 	                         .id = id,
@@ -447,9 +446,9 @@ static int resource_each(void *ud, const void *record)
 	if (o == NULL)
 		return CARACAL_E_NOMEM;
 	if (HAS(caracal_resource, r, upstream_url))
-		json_object_set_new(o, "upstream_url", r->upstream_url != NULL
-		                                           ? json_string(r->upstream_url)
-		                                           : json_null());
+		json_object_set_new(o, "upstream_url",
+		                    r->upstream_url != NULL ? json_string(r->upstream_url)
+		                                            : json_null());
 	if (HAS(caracal_resource, r, scopes))
 		json_object_set_new(o, "scopes", strlist_json(&r->scopes));
 	if (HAS(caracal_resource, r, credential_json) && r->credential_json.ptr != NULL) {
@@ -518,8 +517,8 @@ static void grant_create(call *c)
 		fail_code(c, &e, "cannot read the resource");
 		goto out;
 	}
-	caracal_strlist rs = HAS(caracal_resource, &res, scopes) ? res.scopes
-	                                                          : (caracal_strlist){NULL, 0};
+	caracal_strlist rs =
+	    HAS(caracal_resource, &res, scopes) ? res.scopes : (caracal_strlist){NULL, 0};
 	for (size_t i = 0; i < in.scope_count; i++) {
 		if (!admin_scopes_subset(&in.scopes[i], 1, rs.items, rs.count)) {
 			char d[200];
@@ -557,9 +556,9 @@ out:
 static int grant_each(void *ud, const void *record)
 {
 	const caracal_grant *g = record;
-	json_t *o = json_pack("{s:s, s:s, s:s}", "id", g->id != NULL ? g->id : "",
-	                      "application_id", g->application_id != NULL ? g->application_id : "",
-	                      "resource_id", g->resource_id != NULL ? g->resource_id : "");
+	json_t *o = json_pack("{s:s, s:s, s:s}", "id", g->id != NULL ? g->id : "", "application_id",
+	                      g->application_id != NULL ? g->application_id : "", "resource_id",
+	                      g->resource_id != NULL ? g->resource_id : "");
 	if (o == NULL)
 		return CARACAL_E_NOMEM;
 	if (HAS(caracal_grant, g, scopes))
@@ -658,9 +657,8 @@ static void policy_apply(call *c)
 	if (policy_check(c) != 0)
 		return;
 	sha256_hex(c->job->body, c->job->body_len, sha);
-	if (new_id(c, id) != 0 ||
-	    audit_requested(c, json_pack("{s:s, s:s}", "policy_version_id", id, "sha256", sha)) !=
-	        0)
+	if (new_id(c, id) != 0 || audit_requested(c, json_pack("{s:s, s:s}", "policy_version_id",
+	                                                       id, "sha256", sha)) != 0)
 		return;
 	caracal_policy_version prev = {.size = sizeof prev};
 	int rc = c->deps.storage->policy_active_get(c->deps.storage_tctx, c->zone_id, c->arena,
@@ -698,32 +696,34 @@ static void policy_apply(call *c)
 			if (c->deps.policy->activate(c->deps.policy_tctx, c->zone_id, prev.id,
 			                             prev.source.ptr, prev.source.len,
 			                             &re) != CARACAL_OK)
-				log_error("admin",
-				          "zone %s: the engine runs policy version %s but storage "
-				          "could not activate it, and restoring version %s failed: %s",
-				          c->zone_id, id, prev.id, re.message);
+				log_error(
+				    "admin",
+				    "zone %s: the engine runs policy version %s but storage "
+				    "could not activate it, and restoring version %s failed: %s",
+				    c->zone_id, id, prev.id, re.message);
 		} else {
-			log_error("admin",
-			          "zone %s: the engine runs policy version %s but storage could not "
-			          "activate it and there is no previous version to restore",
-			          c->zone_id, id);
+			log_error(
+			    "admin",
+			    "zone %s: the engine runs policy version %s but storage could not "
+			    "activate it and there is no previous version to restore",
+			    c->zone_id, id);
 		}
 		fail_code(c, &e, "cannot mark the policy version active");
 		return;
 	}
-	succeed_applied(c, 201,
-	                json_pack("{s:s, s:I}", "policy_version_id", id, "version",
-	                          (json_int_t)pv.version),
-	                json_pack("{s:s, s:I, s:s, s:s}", "id", id, "version",
-	                          (json_int_t)pv.version, "sha256", sha, "zone_id", c->zone_id));
+	succeed_applied(
+	    c, 201,
+	    json_pack("{s:s, s:I}", "policy_version_id", id, "version", (json_int_t)pv.version),
+	    json_pack("{s:s, s:I, s:s, s:s}", "id", id, "version", (json_int_t)pv.version, "sha256",
+	              sha, "zone_id", c->zone_id));
 }
 
 static void policy_active(call *c)
 {
 	caracal_error e = {0};
 	caracal_policy_version pv = {.size = sizeof pv};
-	int rc = c->deps.storage->policy_active_get(c->deps.storage_tctx, c->zone_id, c->arena,
-	                                            &pv, &e);
+	int rc =
+	    c->deps.storage->policy_active_get(c->deps.storage_tctx, c->zone_id, c->arena, &pv, &e);
 	if (rc == CARACAL_E_NOTFOUND) {
 		fail(c, 404, "not_found", "the zone has no active policy");
 		return;
@@ -756,8 +756,8 @@ static int key_each(void *ud, const void *record)
 	if (k->status != NULL && strcmp(k->status, "current") == 0 && k->kid != NULL &&
 	    ks->count < 64) {
 		ks->kids[ks->count] = arena_strndup(ks->arena, k->kid, strlen(k->kid));
-		ks->algs[ks->count] =
-		    arena_strndup(ks->arena, k->alg != NULL ? k->alg : "", k->alg ? strlen(k->alg) : 0);
+		ks->algs[ks->count] = arena_strndup(ks->arena, k->alg != NULL ? k->alg : "",
+		                                    k->alg ? strlen(k->alg) : 0);
 		if (ks->kids[ks->count] != NULL && ks->algs[ks->count] != NULL)
 			ks->count++;
 	}
@@ -791,8 +791,8 @@ static void key_rotate(call *c)
 		                        .alg = ks.algs[i],
 		                        .status = "grace",
 		                        .created_at_us = c->now_us};
-		meta_ok = c->deps.storage->key_meta_put(c->deps.storage_tctx, &old, &e) ==
-		          CARACAL_OK;
+		meta_ok =
+		    c->deps.storage->key_meta_put(c->deps.storage_tctx, &old, &e) == CARACAL_OK;
 	}
 	caracal_key_meta km = {.size = sizeof km,
 	                       .zone_id = c->zone_id,
@@ -801,14 +801,14 @@ static void key_rotate(call *c)
 	                       .status = "current",
 	                       .created_at_us = c->now_us};
 	if (meta_ok)
-		meta_ok = c->deps.storage->key_meta_put(c->deps.storage_tctx, &km, &e) == CARACAL_OK;
+		meta_ok =
+		    c->deps.storage->key_meta_put(c->deps.storage_tctx, &km, &e) == CARACAL_OK;
 	if (!meta_ok)
 		log_error("admin", "zone %s: rotated to key %s but cannot record its metadata: %s",
 		          c->zone_id, key.kid, e.message);
-	succeed_applied(c, 200,
-	                json_pack("{s:s, s:b}", "kid", key.kid, "key_meta_recorded", meta_ok),
-	                json_pack("{s:s, s:s}", "kid", key.kid, "alg",
-	                          key.alg != NULL ? key.alg : ""));
+	succeed_applied(
+	    c, 200, json_pack("{s:s, s:b}", "kid", key.kid, "key_meta_recorded", meta_ok),
+	    json_pack("{s:s, s:s}", "kid", key.kid, "alg", key.alg != NULL ? key.alg : ""));
 }
 
 /* ---- approvals ------------------------------------------------------------------------ */
@@ -841,10 +841,10 @@ static void approval_list(call *c)
 {
 	json_t *list = json_array();
 	caracal_error e = {0};
-	int rc = list != NULL ? c->deps.storage->approval_list_pending(
-	                            c->deps.storage_tctx, c->zone_id, c->now_us, approval_each,
-	                            list, &e)
-	                      : caracal_error_set(&e, CARACAL_E_NOMEM, "out of memory");
+	int rc = list != NULL
+	             ? c->deps.storage->approval_list_pending(c->deps.storage_tctx, c->zone_id,
+	                                                      c->now_us, approval_each, list, &e)
+	             : caracal_error_set(&e, CARACAL_E_NOMEM, "out of memory");
 	if (rc != CARACAL_OK) {
 		json_decref(list);
 		fail_code(c, &e, "cannot list approvals");
@@ -881,8 +881,8 @@ static void approval_decide(call *c)
 		fail(c, 403, "forbidden", "this approval is for its subject to grant");
 		goto out;
 	}
-	if (audit_requested(c, json_pack("{s:s, s:b}", "approval_id", c->path.id, "approve",
-	                                 in.approve)) != 0)
+	if (audit_requested(
+	        c, json_pack("{s:s, s:b}", "approval_id", c->path.id, "approve", in.approve)) != 0)
 		goto out;
 	rc = c->deps.storage->approval_decide(c->deps.storage_tctx, c->zone_id, c->path.id,
 	                                      in.approve, "admin", in.reason, c->now_us, &e);
@@ -892,8 +892,8 @@ static void approval_decide(call *c)
 	} else if (rc != CARACAL_OK) {
 		fail_code(c, &e, "cannot decide the approval");
 	} else {
-		succeed_applied(c, 200, json_pack("{s:s, s:s}", "approval_id", c->path.id, "state",
-		                                  state),
+		succeed_applied(c, 200,
+		                json_pack("{s:s, s:s}", "approval_id", c->path.id, "state", state),
 		                json_pack("{s:s, s:s}", "id", c->path.id, "state", state));
 	}
 out:
@@ -914,8 +914,8 @@ static void revocation_create(call *c)
 		fail(c, 400, "invalid_request", why);
 		goto out;
 	}
-	if (audit_requested(c, json_pack("{s:s, s:s}", "kind", in.kind_name, "target_id",
-	                                 in.id)) != 0)
+	if (audit_requested(c, json_pack("{s:s, s:s}", "kind", in.kind_name, "target_id", in.id)) !=
+	    0)
 		goto out;
 	caracal_revocation r = {.size = sizeof r,
 	                        .zone_id = c->zone_id,

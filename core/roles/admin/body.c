@@ -4,20 +4,20 @@
 #include <caracal/storage.h>
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap, const char *fmt,
+                                                         ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -26,9 +26,8 @@ __attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap,
 	return -1;
 }
 #define WHY(...) why_set(why, cap, __VA_ARGS__)
-/* The same for predicates: sets why and returns 0. */
-#define why_bad(why, cap, ...) (why_set(why, cap, __VA_ARGS__) == -1 ? 0 : 0)
-#define BAD(...) why_bad(why, cap, __VA_ARGS__)
+/* The same for predicates (1 valid, 0 not): sets why and is 0. */
+#define BAD(...) (why_set(why, cap, __VA_ARGS__) + 1)
 
 /* ---- paths ------------------------------------------------------------------ */
 
@@ -287,8 +286,7 @@ int admin_valid_upstream_url(const char *s, char *why, size_t cap)
 	if (alen == 0)
 		return BAD("upstream_url has no host");
 	if (memchr(p, '@', alen) != NULL)
-		return BAD("upstream_url must not carry userinfo (credentials go in credential)"),
-		       0;
+		return BAD("upstream_url must not carry userinfo (credentials go in credential)");
 	const char *host = p, *end = p + alen, *port = NULL;
 	if (*host == '[') {
 		const char *close = memchr(host, ']', alen);
@@ -453,8 +451,8 @@ static int only_keys(const json_t *o, const char *const *allowed, char *why, siz
 
 /* A string member: -1 with why when of another type or containing NUL;
  * *out NULL when absent (an error when required). */
-static int get_string(const json_t *o, const char *key, int required, const char **out,
-                      char *why, size_t cap)
+static int get_string(const json_t *o, const char *key, int required, const char **out, char *why,
+                      size_t cap)
 {
 	json_t *v = json_object_get(o, key);
 	*out = NULL;
@@ -525,10 +523,9 @@ int admin_parse_app(const json_t *o, int64_t now_us, admin_app_in *out, char *wh
 	if (only_keys(o, keys, why, cap) != 0 || get_string(o, "name", 1, &out->name, why, cap))
 		return -1;
 	if (!admin_valid_app_name(out->name))
-		return WHY("'name' must be 1..%d bytes without control characters",
-		           ADMIN_MAX_NAME);
-	if (get_list(o, "traits", 0, admin_valid_trait, out->traits, &out->trait_count, why,
-	             cap) != 0)
+		return WHY("'name' must be 1..%d bytes without control characters", ADMIN_MAX_NAME);
+	if (get_list(o, "traits", 0, admin_valid_trait, out->traits, &out->trait_count, why, cap) !=
+	    0)
 		return -1;
 	json_t *e = json_object_get(o, "expires_at");
 	if (e != NULL && !json_is_null(e)) {
@@ -581,8 +578,8 @@ static int credential_canonical(const json_t *c, admin_resource_in *out, char *w
 	} else {
 		return WHY("'credential.type' must be \"bearer\" or \"none\"");
 	}
-	out->credential_json = canon != NULL ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS)
-	                                     : NULL;
+	out->credential_json =
+	    canon != NULL ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(canon);
 	if (out->credential_json == NULL)
 		return WHY("out of memory");
@@ -605,8 +602,8 @@ int admin_parse_resource(const json_t *o, admin_resource_in *out, char *why, siz
 		return -1;
 	if (out->upstream_url != NULL && !admin_valid_upstream_url(out->upstream_url, why, cap))
 		return -1;
-	if (get_list(o, "scopes", 1, admin_valid_scope, out->scopes, &out->scope_count, why,
-	             cap) != 0)
+	if (get_list(o, "scopes", 1, admin_valid_scope, out->scopes, &out->scope_count, why, cap) !=
+	    0)
 		return -1;
 	json_t *c = json_object_get(o, "credential");
 	if (c == NULL || json_is_null(c))

@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #define ADMIN_MAX_BODY (64u * 1024u)
-#define ADMIN_MAX_LIST 64       /* scopes, traits */
-#define ADMIN_MAX_SEGMENT 128   /* a {zone} or {id} path segment */
+#define ADMIN_MAX_LIST 64     /* scopes, traits */
+#define ADMIN_MAX_SEGMENT 128 /* a {zone} or {id} path segment */
 #define ADMIN_MAX_IDENTIFIER 256
 #define ADMIN_MAX_URL 2048
 #define ADMIN_MAX_NAME 128
