@@ -4,20 +4,25 @@
  *   caracalctl -c FILE [--set KEY=VALUE ...] [--json] COMMAND ...
  *
  * With --json every command prints one JSON object on stdout; errors go to
- * stderr and the exit status is 1. Commands that talk to the admin API come
- * with the STS work; this skeleton has the shared plumbing and the offline
- * `audit verify`, which reads the ledgers through the configured audit sink
- * plugins (the same code caracald appends with).
+ * stderr and the exit status is 1. The admin commands (commands.c) talk to
+ * the admin API named by the config's admin.listen, with the token named by
+ * admin.token_file (relative to data_dir) or admin.token_env, read exactly as
+ * caracald reads it; with --json they print the API's JSON object as
+ * received. `audit verify` works offline: it reads the ledgers through the
+ * configured audit sink plugins (the same code caracald appends with).
  */
 #include "config.h"
 
 #include "config/config.h"
+#include "ctl/client.h"
+#include "ctl/commands.h"
 #include "daemon/generation.h"
 #include "host.h"
 #include "loader/loader.h"
 #include "util/log.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +42,8 @@ static void usage(FILE *out)
 	fprintf(
 	    out,
 	    "usage: caracalctl -c FILE [--set KEY=VALUE ...] [--json] COMMAND ...\n\n"
-	    "commands:\n"
+	    "commands (admin API):\n%s\n"
+	    "commands (offline):\n"
 	    "  audit verify [--zone Z]   verify every audit chain (exit 1 naming the first bad "
 	    "record)\n"
 	    "  version                   print the version and plugin ABI\n\n"
@@ -46,7 +52,7 @@ static void usage(FILE *out)
 	    "  --set KEY=VALUE     override a config scalar by its dotted path (repeatable)\n"
 	    "  --json              print one JSON object on stdout\n"
 	    "  -h, --help          this text\n",
-	    CARACAL_SYSCONFDIR);
+	    ctl_commands_usage, CARACAL_SYSCONFDIR);
 }
 
 static void fail_json(const struct ctl *c, const char *error, const char *message)
@@ -68,7 +74,7 @@ static void report_stderr(void *ud, const char *message)
 	fail_json(c, "invalid_config", message);
 }
 
-static generation *open_generation(const struct ctl *c, plugin_registry **reg_out)
+static config_tree *load_tree(const struct ctl *c)
 {
 	caracal_error err = {0};
 	config_tree *tree = config_tree_load_file(c->config_path, &err);
@@ -83,6 +89,15 @@ static generation *open_generation(const struct ctl *c, plugin_registry **reg_ou
 			return NULL;
 		}
 	}
+	return tree;
+}
+
+static generation *open_generation(const struct ctl *c, plugin_registry **reg_out)
+{
+	caracal_error err = {0};
+	config_tree *tree = load_tree(c);
+	if (tree == NULL)
+		return NULL;
 	const char *dir = CARACAL_PLUGINDIR;
 	int outside = 0;
 	config_get_string(config_tree_root(tree), "plugin_dir", &dir, NULL);
@@ -189,6 +204,108 @@ static int cmd_audit_verify(const struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+#define CTL_TIMEOUT_MS 60000
+
+/* Where the admin API listens and its token, from the config. */
+static int admin_target(const struct ctl *c, ctl_endpoint *ep, unsigned char *tok, size_t cap,
+                        size_t *tok_len)
+{
+	config_tree *tree = load_tree(c);
+	if (tree == NULL)
+		return -1;
+	const config_node *root = config_tree_root(tree);
+	settings st;
+	caracal_error err = {0};
+	char why[512];
+	int rc = -1;
+	if (settings_load(root, &st, report_stderr, (void *)c, &err) != CARACAL_OK)
+		goto out;
+	if (!st.listen[ROLE_ADMIN].enabled) {
+		fail_json(c, "invalid_config", "the configuration has no admin.listen");
+		goto out;
+	}
+	if (ctl_endpoint_parse(st.listen[ROLE_ADMIN].text, ep, why, sizeof why) != 0) {
+		fail_json(c, "invalid_config", why);
+		goto out;
+	}
+	int sr = config_get_secret(root, "admin.token", st.production, st.data_dir, tok, cap,
+	                           tok_len, &err);
+	if (sr == CARACAL_E_NOTFOUND) {
+		fail_json(c, "invalid_config",
+		          "the configuration names no admin token (admin.token_file or "
+		          "admin.token_env)");
+		goto out;
+	} else if (sr != CARACAL_OK) {
+		fail_json(c, "invalid_config", err.message);
+		goto out;
+	}
+	rc = 0;
+out:
+	config_tree_free(tree);
+	return rc;
+}
+
+/* Returns the exit status, or -1 when argv is not an admin command. */
+static int cmd_admin(const struct ctl *c, int argc, char **argv)
+{
+	ctl_request rq;
+	char why[512];
+	int p = ctl_parse_command(argc, argv, &rq, why, sizeof why);
+	if (p == 1)
+		return -1;
+	if (p < 0) {
+		fail_json(c, "invalid_request", why);
+		return 1;
+	}
+	ctl_endpoint ep;
+	unsigned char tok[256];
+	size_t tok_len = 0;
+	if (admin_target(c, &ep, tok, sizeof tok, &tok_len) != 0) {
+		ctl_request_free(&rq);
+		return 1;
+	}
+	ctl_http_req hr = {.method = rq.method,
+	                   .path = rq.path,
+	                   .token = (const char *)tok,
+	                   .token_len = tok_len,
+	                   .content_type = rq.content_type,
+	                   .body = rq.body,
+	                   .body_len = rq.body_len};
+	ctl_response resp;
+	int cr = ctl_http_call(&ep, &hr, CTL_TIMEOUT_MS, CTL_MAX_RESPONSE, &resp, why, sizeof why);
+	OPENSSL_cleanse(tok, sizeof tok);
+	if (cr != 0) {
+		fail_json(c, "unavailable", why);
+		ctl_request_free(&rq);
+		return 1;
+	}
+	json_t *o = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, NULL);
+	int ok = resp.status >= 200 && resp.status < 300;
+	int rc = ok ? 0 : 1;
+	if (!json_is_object(o)) {
+		char d[160];
+		snprintf(d, sizeof d, "the admin API answered HTTP %d without a JSON object",
+		         resp.status);
+		fail_json(c, ok ? "invalid_response" : "error", d);
+		rc = 1;
+	} else if (c->json) {
+		/* The API's object, as received, on one line. */
+		size_t n = resp.body_len;
+		while (n > 0 && (resp.body[n - 1] == '\n' || resp.body[n - 1] == '\r' ||
+		                 resp.body[n - 1] == ' '))
+			n--;
+		fprintf(ok ? stdout : stderr, "%.*s\n", (int)n, resp.body);
+	} else if (ok) {
+		ctl_print_human(stdout, &rq, o);
+	} else {
+		ctl_print_error_human(stderr, &rq, resp.status, o);
+	}
+	json_decref(o);
+	ctl_response_free(&resp);
+	ctl_request_free(&rq);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl c = {.config_path = CARACAL_SYSCONFDIR "/caracal/caracal.yaml"};
@@ -226,6 +343,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "audit") == 0 && i + 1 < argc && strcmp(argv[i + 1], "verify") == 0)
 		return cmd_audit_verify(&c, argc - i - 2, argv + i + 2);
+	int rc = cmd_admin(&c, argc - i, argv + i);
+	if (rc >= 0)
+		return rc;
 	fail_json(&c, "invalid_request", "unknown command (see caracalctl --help)");
 	return 1;
 }

@@ -17,6 +17,7 @@
 #include "daemon/server.h"
 #include "host.h"
 #include "loader/loader.h"
+#include "roles/admin/admin.h"
 #include "roles/deps.h"
 #include "roles/sts/sts.h"
 #include "util/log.h"
@@ -299,6 +300,7 @@ static int run(struct daemon *d)
 		log_warn("daemon", "development mode: generated secrets, loopback only; not for "
 		                   "production");
 	sts_routes_register();
+	admin_routes_register();
 	d->srv = server_new(st, current_generation, d, &err);
 	if (d->srv == NULL) {
 		log_error("daemon", "cannot start: %s", err.message);

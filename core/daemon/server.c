@@ -254,7 +254,12 @@ static void dispatch(http_request *req, void *ud)
 	int path_matched = 0;
 	for (size_t i = 0; i < route_count[b->role]; i++) {
 		const struct route *r = &routes[b->role][i];
-		if (strcmp(r->path, req->path) != 0)
+		/* A route ending in a slash and an asterisk takes every path below
+		 * it: "/admin/zones/" followed by anything non-empty. */
+		size_t rl = strlen(r->path);
+		int prefix = rl >= 2 && r->path[rl - 1] == '*' && r->path[rl - 2] == '/';
+		if (prefix ? (strncmp(r->path, req->path, rl - 1) != 0 || req->path[rl - 1] == '\0')
+		           : strcmp(r->path, req->path) != 0)
 			continue;
 		path_matched = 1;
 		if (strcmp(r->method, req->method) == 0 ||

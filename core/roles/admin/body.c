@@ -1,0 +1,806 @@
+/* body.c — see body.h. */
+#include "roles/admin/body.h"
+
+#include <caracal/storage.h>
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+__attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t cap, const char *fmt,
+                                                         ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+#define WHY(...) why_set(why, cap, __VA_ARGS__)
+/* The same for predicates (1 valid, 0 not): sets why and is 0. */
+#define BAD(...) (why_set(why, cap, __VA_ARGS__) + 1)
+
+/* ---- paths ------------------------------------------------------------------ */
+
+static int seg_char(int c)
+{
+	return isalnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+/* Copy the segment at *p (up to '/' or end) into out; advance *p past it. */
+static int take_segment(const char **p, char *out)
+{
+	const char *s = *p;
+	size_t n = 0;
+	while (s[n] != '\0' && s[n] != '/') {
+		if (!seg_char((unsigned char)s[n]) || n == ADMIN_MAX_SEGMENT)
+			return 0;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	*p = s + n;
+	return 1;
+}
+
+int admin_path_parse(const char *path, admin_path *out)
+{
+	memset(out, 0, sizeof *out);
+	if (strcmp(path, "/admin/zones") == 0) {
+		out->route = ADMIN_R_ZONES;
+		return 1;
+	}
+	if (strcmp(path, "/admin/policies/validate") == 0) {
+		out->route = ADMIN_R_POLICY_VALIDATE;
+		return 1;
+	}
+	static const char prefix[] = "/admin/zones/";
+	if (strncmp(path, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	const char *p = path + sizeof prefix - 1;
+	admin_route_id r = ADMIN_R_NONE;
+	if (!take_segment(&p, out->zone))
+		goto none;
+	if (*p == '\0') {
+		r = ADMIN_R_ZONE;
+	} else if (strcmp(p, "/applications") == 0) {
+		r = ADMIN_R_APPLICATIONS;
+	} else if (strcmp(p, "/resources") == 0) {
+		r = ADMIN_R_RESOURCES;
+	} else if (strcmp(p, "/grants") == 0) {
+		r = ADMIN_R_GRANTS;
+	} else if (strcmp(p, "/policies") == 0) {
+		r = ADMIN_R_POLICIES;
+	} else if (strcmp(p, "/keys/rotate") == 0) {
+		r = ADMIN_R_KEYS_ROTATE;
+	} else if (strcmp(p, "/approvals") == 0) {
+		r = ADMIN_R_APPROVALS;
+	} else if (strcmp(p, "/revocations") == 0) {
+		r = ADMIN_R_REVOCATIONS;
+	} else if (strncmp(p, "/approvals/", 11) == 0) {
+		p += 11;
+		if (take_segment(&p, out->id) && strcmp(p, "/decision") == 0)
+			r = ADMIN_R_APPROVAL_DECISION;
+	}
+	if (r == ADMIN_R_NONE)
+		goto none;
+	out->route = r;
+	return 1;
+none:
+	memset(out, 0, sizeof *out);
+	return 0;
+}
+
+static int is_get(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+int admin_method_allowed(admin_route_id route, const char *method)
+{
+	int get = is_get(method), post = strcmp(method, "POST") == 0;
+	switch (route) {
+	case ADMIN_R_ZONES:
+	case ADMIN_R_APPLICATIONS:
+	case ADMIN_R_RESOURCES:
+	case ADMIN_R_GRANTS:
+	case ADMIN_R_POLICIES:
+		return get || post;
+	case ADMIN_R_ZONE:
+	case ADMIN_R_APPROVALS:
+		return get;
+	case ADMIN_R_POLICY_VALIDATE:
+	case ADMIN_R_KEYS_ROTATE:
+	case ADMIN_R_APPROVAL_DECISION:
+	case ADMIN_R_REVOCATIONS:
+		return post;
+	case ADMIN_R_NONE:
+	default:
+		return 0;
+	}
+}
+
+const char *admin_route_body(admin_route_id route, const char *method)
+{
+	if (strcmp(method, "POST") != 0)
+		return NULL;
+	switch (route) {
+	case ADMIN_R_POLICIES:
+	case ADMIN_R_POLICY_VALIDATE:
+		return "text";
+	case ADMIN_R_KEYS_ROTATE:
+		return NULL; /* no body (an empty one, or "{}", is accepted) */
+	default:
+		return "json";
+	}
+}
+
+const char *admin_route_action(admin_route_id route, const char *method)
+{
+	int get = is_get(method);
+	switch (route) {
+	case ADMIN_R_ZONES:
+		return get ? "zone.list" : "zone.create";
+	case ADMIN_R_ZONE:
+		return "zone.get";
+	case ADMIN_R_APPLICATIONS:
+		return get ? "application.list" : "application.create";
+	case ADMIN_R_RESOURCES:
+		return get ? "resource.list" : "resource.create";
+	case ADMIN_R_GRANTS:
+		return get ? "grant.list" : "grant.create";
+	case ADMIN_R_POLICIES:
+		return get ? "policy.get" : "policy.apply";
+	case ADMIN_R_POLICY_VALIDATE:
+		return "policy.validate";
+	case ADMIN_R_KEYS_ROTATE:
+		return "key.rotate";
+	case ADMIN_R_APPROVALS:
+		return "approval.list";
+	case ADMIN_R_APPROVAL_DECISION:
+		return "approval.decide";
+	case ADMIN_R_REVOCATIONS:
+		return "revocation.create";
+	case ADMIN_R_NONE:
+	default:
+		return "unknown";
+	}
+}
+
+/* ---- values ------------------------------------------------------------------ */
+
+int admin_looks_like_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int admin_valid_zone_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!seg_char((unsigned char)s[i]))
+			return 0;
+	/* A name shaped like an id would shadow that id in zone lookups
+	 * (id_or_name); "caracal." names the system's own audit zones. */
+	if (admin_looks_like_uuid(s) || strncasecmp(s, "caracal.", 8) == 0)
+		return 0;
+	return 1;
+}
+
+int admin_valid_app_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ADMIN_MAX_NAME)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+int admin_valid_trait(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!seg_char((unsigned char)s[i]) && s[i] != ':')
+			return 0;
+	return 1;
+}
+
+int admin_valid_scope(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		/* scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+		if (!(c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)))
+			return 0;
+	}
+	return 1;
+}
+
+int admin_valid_identifier(const char *s)
+{
+	static const char scheme[] = "resource://";
+	size_t n = strlen(s);
+	if (n <= sizeof scheme - 1 || n > ADMIN_MAX_IDENTIFIER ||
+	    strncmp(s, scheme, sizeof scheme - 1) != 0)
+		return 0;
+	for (size_t i = sizeof scheme - 1; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(isalnum(c) || strchr("._~:/-", c) != NULL))
+			return 0;
+	}
+	return 1;
+}
+
+int admin_valid_upstream_url(const char *s, char *why, size_t cap)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ADMIN_MAX_URL)
+		return BAD("upstream_url must be 1..%d bytes", ADMIN_MAX_URL);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f || c == '\\')
+			return BAD("upstream_url must be printable ASCII without spaces");
+	}
+	const char *p;
+	if (strncasecmp(s, "http://", 7) == 0)
+		p = s + 7;
+	else if (strncasecmp(s, "https://", 8) == 0)
+		p = s + 8;
+	else
+		return BAD("upstream_url must be an http:// or https:// URL");
+	if (strchr(s, '#') != NULL)
+		return BAD("upstream_url must not have a fragment");
+	size_t alen = strcspn(p, "/?");
+	if (alen == 0)
+		return BAD("upstream_url has no host");
+	if (memchr(p, '@', alen) != NULL)
+		return BAD("upstream_url must not carry userinfo (credentials go in credential)");
+	const char *host = p, *end = p + alen, *port = NULL;
+	if (*host == '[') {
+		const char *close = memchr(host, ']', alen);
+		if (close == NULL || close == host + 1)
+			return WHY("upstream_url has a malformed IPv6 host");
+		for (const char *q = host + 1; q < close; q++)
+			if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
+				return BAD("upstream_url has a malformed IPv6 host");
+		if (close + 1 < end) {
+			if (close[1] != ':')
+				return BAD("upstream_url has a malformed authority");
+			port = close + 2;
+		}
+	} else {
+		const char *colon = memchr(host, ':', alen);
+		const char *hend = colon != NULL ? colon : end;
+		if (hend == host)
+			return BAD("upstream_url has no host");
+		for (const char *q = host; q < hend; q++)
+			if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-')
+				return BAD("upstream_url has an invalid host");
+		if (colon != NULL)
+			port = colon + 1;
+	}
+	if (port != NULL) {
+		long v = 0;
+		if (port == end || end - port > 5)
+			return BAD("upstream_url has an invalid port");
+		for (const char *q = port; q < end; q++) {
+			if (!isdigit((unsigned char)*q))
+				return BAD("upstream_url has an invalid port");
+			v = v * 10 + (*q - '0');
+		}
+		if (v < 1 || v > 65535)
+			return BAD("upstream_url has an invalid port");
+	}
+	return 1;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+int admin_parse_rfc3339(const char *s, int64_t *us)
+{
+	int Y, M, D, h, m, sec;
+	if (strlen(s) < 20 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
+	    s[7] != '-' || !digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &m) || s[16] != ':' ||
+	    !digits(s + 17, 2, &sec))
+		return -1;
+	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	const char *p = s + 19;
+	int64_t frac = 0;
+	if (*p == '.') {
+		int nd = 0;
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			if (nd < 6) {
+				frac = frac * 10 + (*p - '0');
+				nd++;
+			}
+			p++;
+		}
+		if (nd == 0)
+			return -1;
+		while (nd++ < 6)
+			frac *= 10;
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 ||
+		    om > 59)
+			return -1;
+		off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	struct tm tm = {.tm_year = Y - 1900,
+	                .tm_mon = M - 1,
+	                .tm_mday = D,
+	                .tm_hour = h,
+	                .tm_min = m,
+	                .tm_sec = sec > 59 ? 59 : sec};
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	struct tm back;
+	gmtime_r(&t, &back);
+	if (back.tm_mday != D) /* 31 February */
+		return -1;
+	*us = ((int64_t)t - off) * 1000000 + frac;
+	return 0;
+}
+
+void admin_format_time(int64_t us, char out[32])
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+/* ---- bodies ------------------------------------------------------------------ */
+
+json_t *admin_body_object(const void *body, size_t len, char *why, size_t cap)
+{
+	json_error_t je;
+	if (len == 0) {
+		WHY("the body must be a JSON object");
+		return NULL;
+	}
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL) {
+		WHY("the body is not valid JSON: %s (at offset %d)", je.text, je.position);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		WHY("the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+static int only_keys(const json_t *o, const char *const *allowed, char *why, size_t cap)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)o, k, v)
+	{
+		int ok = 0;
+		for (size_t i = 0; allowed[i] != NULL && !ok; i++)
+			ok = strcmp(allowed[i], k) == 0;
+		if (!ok) {
+			char esc[68];
+			size_t n = strlen(k);
+			snprintf(esc, sizeof esc, "%.64s%s", k, n > 64 ? "..." : "");
+			for (char *c = esc; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\')
+					*c = '?';
+			return WHY("unknown member '%s'", esc);
+		}
+	}
+	return 0;
+}
+
+/* A string member: -1 with why when of another type or containing NUL;
+ * *out NULL when absent (an error when required). */
+static int get_string(const json_t *o, const char *key, int required, const char **out, char *why,
+                      size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+	*out = NULL;
+	if (v == NULL || (json_is_null(v) && !required)) {
+		if (required)
+			return WHY("'%s' is required", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return WHY("'%s' must be a string", key);
+	const char *s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		return WHY("'%s' must not contain NUL", key);
+	*out = s;
+	return 0;
+}
+
+/* A list of distinct strings each passing valid(). */
+static int get_list(const json_t *o, const char *key, int required, int (*valid)(const char *),
+                    const char **items, size_t *count, char *why, size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+	*count = 0;
+	if (v == NULL || (json_is_null(v) && !required)) {
+		if (required)
+			return WHY("'%s' is required", key);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return WHY("'%s' must be an array of strings", key);
+	if (json_array_size(v) > ADMIN_MAX_LIST)
+		return WHY("'%s' has more than %d entries", key, ADMIN_MAX_LIST);
+	if (required && json_array_size(v) == 0)
+		return WHY("'%s' must not be empty", key);
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e))
+			return WHY("'%s' must be an array of strings", key);
+		const char *s = json_string_value(e);
+		if (strlen(s) != json_string_length(e) || !valid(s))
+			return WHY("'%s'[%zu] is not a valid value", key, i);
+		for (size_t j = 0; j < *count; j++)
+			if (strcmp(items[j], s) == 0)
+				return WHY("'%s' lists '%s' twice", key, s);
+		items[(*count)++] = s;
+	}
+	return 0;
+}
+
+int admin_parse_zone(const json_t *o, admin_zone_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"name", NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0 || get_string(o, "name", 1, &out->name, why, cap))
+		return -1;
+	if (!admin_valid_zone_name(out->name))
+		return WHY("'name' must be 1..64 of [A-Za-z0-9._-], start with a letter or digit, "
+		           "not look like an id and not start with 'caracal.'");
+	return 0;
+}
+
+int admin_parse_app(const json_t *o, int64_t now_us, admin_app_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"name", "traits", "expires_at", NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0 || get_string(o, "name", 1, &out->name, why, cap))
+		return -1;
+	if (!admin_valid_app_name(out->name))
+		return WHY("'name' must be 1..%d bytes without control characters", ADMIN_MAX_NAME);
+	if (get_list(o, "traits", 0, admin_valid_trait, out->traits, &out->trait_count, why, cap) !=
+	    0)
+		return -1;
+	json_t *e = json_object_get(o, "expires_at");
+	if (e != NULL && !json_is_null(e)) {
+		if (json_is_integer(e)) {
+			json_int_t s = json_integer_value(e);
+			if (s <= 0 || s > INT64_MAX / 1000000)
+				return WHY("'expires_at' is out of range");
+			out->expires_at_us = (int64_t)s * 1000000;
+		} else if (json_is_string(e)) {
+			if (admin_parse_rfc3339(json_string_value(e), &out->expires_at_us) != 0)
+				return WHY("'expires_at' must be an RFC 3339 time or unix seconds");
+		} else {
+			return WHY("'expires_at' must be an RFC 3339 time or unix seconds");
+		}
+		if (out->expires_at_us <= now_us)
+			return WHY("'expires_at' is in the past");
+	}
+	return 0;
+}
+
+static int credential_canonical(const json_t *c, admin_resource_in *out, char *why, size_t cap)
+{
+	if (!json_is_object(c))
+		return WHY("'credential' must be an object");
+	const char *type;
+	if (get_string(c, "type", 1, &type, why, cap) != 0)
+		return WHY("'credential.type' is required (\"bearer\" or \"none\")");
+	json_t *canon = NULL;
+	if (strcmp(type, "none") == 0) {
+		static const char *const keys[] = {"type", NULL};
+		if (only_keys(c, keys, why, cap) != 0)
+			return -1;
+		canon = json_pack("{s:s}", "type", "none");
+	} else if (strcmp(type, "bearer") == 0) {
+		static const char *const keys[] = {"type", "secret_file", NULL};
+		const char *file;
+		if (only_keys(c, keys, why, cap) != 0)
+			return -1;
+		if (get_string(c, "secret_file", 1, &file, why, cap) != 0)
+			return WHY("'credential.secret_file' (a string) is required for a bearer "
+			           "credential");
+		size_t n = strlen(file);
+		if (n == 0 || n > ADMIN_MAX_PATH_VALUE)
+			return WHY("'credential.secret_file' must be 1..%d bytes",
+			           ADMIN_MAX_PATH_VALUE);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)file[i] < 0x20 || file[i] == 0x7f)
+				return WHY("'credential.secret_file' has control characters");
+		canon = json_pack("{s:s, s:s}", "type", "bearer", "secret_file", file);
+	} else {
+		return WHY("'credential.type' must be \"bearer\" or \"none\"");
+	}
+	out->credential_json =
+	    canon != NULL ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(canon);
+	if (out->credential_json == NULL)
+		return WHY("out of memory");
+	out->credential_len = strlen(out->credential_json);
+	return 0;
+}
+
+int admin_parse_resource(const json_t *o, admin_resource_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"identifier", "upstream_url", "scopes", "credential",
+	                                   NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0 ||
+	    get_string(o, "identifier", 1, &out->identifier, why, cap) != 0)
+		return -1;
+	if (!admin_valid_identifier(out->identifier))
+		return WHY("'identifier' must be resource:// then 1..%d of [A-Za-z0-9._~:/-]",
+		           ADMIN_MAX_IDENTIFIER - 11);
+	if (get_string(o, "upstream_url", 0, &out->upstream_url, why, cap) != 0)
+		return -1;
+	if (out->upstream_url != NULL && !admin_valid_upstream_url(out->upstream_url, why, cap))
+		return -1;
+	if (get_list(o, "scopes", 1, admin_valid_scope, out->scopes, &out->scope_count, why, cap) !=
+	    0)
+		return -1;
+	json_t *c = json_object_get(o, "credential");
+	if (c == NULL || json_is_null(c))
+		c = NULL;
+	if (c != NULL) {
+		if (credential_canonical(c, out, why, cap) != 0) {
+			admin_resource_in_clear(out);
+			return -1;
+		}
+	} else {
+		out->credential_json = strdup("{\"type\":\"none\"}");
+		if (out->credential_json == NULL)
+			return WHY("out of memory");
+		out->credential_len = strlen(out->credential_json);
+	}
+	return 0;
+}
+
+void admin_resource_in_clear(admin_resource_in *in)
+{
+	free(in->credential_json);
+	in->credential_json = NULL;
+	in->credential_len = 0;
+}
+
+int admin_parse_grant(const json_t *o, admin_grant_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"application_id", "resource", "scopes", NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0 ||
+	    get_string(o, "application_id", 1, &out->application_id, why, cap) != 0 ||
+	    get_string(o, "resource", 1, &out->resource, why, cap) != 0)
+		return -1;
+	if (out->application_id[0] == '\0' || strlen(out->application_id) > ADMIN_MAX_SEGMENT)
+		return WHY("'application_id' must be 1..%d bytes", ADMIN_MAX_SEGMENT);
+	if (out->resource[0] == '\0' || strlen(out->resource) > ADMIN_MAX_IDENTIFIER)
+		return WHY("'resource' must be 1..%d bytes", ADMIN_MAX_IDENTIFIER);
+	return get_list(o, "scopes", 1, admin_valid_scope, out->scopes, &out->scope_count, why,
+	                cap);
+}
+
+static int get_reason(const json_t *o, const char **out, char *why, size_t cap)
+{
+	if (get_string(o, "reason", 0, out, why, cap) != 0)
+		return -1;
+	if (*out != NULL && (strlen(*out) > ADMIN_MAX_REASON || !admin_valid_app_name(*out)))
+		return WHY("'reason' must be 1..%d bytes without control characters",
+		           ADMIN_MAX_REASON);
+	return 0;
+}
+
+int admin_parse_decision(const json_t *o, admin_decision_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"approve", "reason", NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0)
+		return -1;
+	json_t *a = json_object_get(o, "approve");
+	if (a == NULL)
+		return WHY("'approve' is required");
+	if (!json_is_boolean(a))
+		return WHY("'approve' must be true or false");
+	out->approve = json_is_true(a);
+	return get_reason(o, &out->reason, why, cap);
+}
+
+int admin_parse_revoke(const json_t *o, admin_revoke_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"authority_record", "session", "delegation", "reason",
+	                                   NULL};
+	static const struct {
+		const char *name;
+		int kind;
+	} kinds[] = {{"authority_record", CARACAL_REVOKE_AUTHORITY_RECORD},
+	             {"session", CARACAL_REVOKE_SESSION},
+	             {"delegation", CARACAL_REVOKE_DELEGATION}};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		const char *id;
+		if (get_string(o, kinds[i].name, 0, &id, why, cap) != 0)
+			return -1;
+		if (id == NULL)
+			continue;
+		if (out->id != NULL)
+			return WHY("name exactly one of authority_record, session, delegation");
+		if (id[0] == '\0' || strlen(id) > ADMIN_MAX_SEGMENT)
+			return WHY("'%s' must be 1..%d bytes", kinds[i].name, ADMIN_MAX_SEGMENT);
+		out->id = id;
+		out->kind = kinds[i].kind;
+		out->kind_name = kinds[i].name;
+	}
+	if (out->id == NULL)
+		return WHY("name exactly one of authority_record, session, delegation");
+	return get_reason(o, &out->reason, why, cap);
+}
+
+int admin_scopes_subset(const char *const *want, size_t nwant, const char *const *have,
+                        size_t nhave)
+{
+	for (size_t i = 0; i < nwant; i++) {
+		int found = 0;
+		for (size_t j = 0; j < nhave && !found; j++)
+			found = strcmp(want[i], have[j]) == 0;
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- HTTP pieces ----------------------------------------------------------------- */
+
+int admin_bearer_token(const char *value, const char **tok, size_t *len)
+{
+	if (value == NULL || strncasecmp(value, "Bearer", 6) != 0 || value[6] != ' ')
+		return 0;
+	const char *t = value + 7;
+	while (*t == ' ')
+		t++;
+	size_t n = strlen(t);
+	if (n == 0 || strchr(t, ' ') != NULL)
+		return 0;
+	*tok = t;
+	*len = n;
+	return 1;
+}
+
+static unsigned char mac_key[32];
+static int mac_key_ok;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+
+static void mac_key_init(void)
+{
+	mac_key_ok = RAND_bytes(mac_key, sizeof mac_key) == 1;
+}
+
+int admin_token_matches(const unsigned char *expected, size_t expected_len, const char *given,
+                        size_t given_len)
+{
+	unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+	unsigned int alen = 0, blen = 0;
+	pthread_once(&mac_once, mac_key_init);
+	if (!mac_key_ok)
+		return 0;
+	/* Both digests are always computed, so the time does not depend on
+	 * where (or whether) the tokens differ, nor on expected_len == 0. */
+	if (HMAC(EVP_sha256(), mac_key, sizeof mac_key, expected, expected_len, a, &alen) == NULL ||
+	    HMAC(EVP_sha256(), mac_key, sizeof mac_key, (const unsigned char *)given, given_len, b,
+	         &blen) == NULL ||
+	    alen != 32 || blen != 32)
+		return 0;
+	int eq = CRYPTO_memcmp(a, b, 32) == 0;
+	OPENSSL_cleanse(a, sizeof a);
+	OPENSSL_cleanse(b, sizeof b);
+	return eq && expected_len > 0;
+}
+
+int admin_media_type_is(const char *value, const char *type)
+{
+	if (value == NULL)
+		return 0;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	size_t n = strcspn(value, ";");
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		n--;
+	return n == strlen(type) && strncasecmp(value, type, n) == 0;
+}
+
+int admin_status_for(int code, const char **error)
+{
+	switch (code) {
+	case CARACAL_E_INVAL:
+		*error = "invalid_request";
+		return 400;
+	case CARACAL_E_NOTFOUND:
+		*error = "not_found";
+		return 404;
+	case CARACAL_E_CONFLICT:
+		*error = "conflict";
+		return 409;
+	case CARACAL_E_DENIED:
+		*error = "forbidden";
+		return 403;
+	case CARACAL_E_TOOBIG:
+		*error = "too_large";
+		return 413;
+	case CARACAL_E_UNSUPPORTED:
+		*error = "not_implemented";
+		return 501;
+	case CARACAL_E_UNAVAIL:
+	case CARACAL_E_TIMEOUT:
+		*error = "temporarily_unavailable";
+		return 503;
+	default: /* NOMEM, INTERNAL, INTEGRITY, unknown */
+		*error = "server_error";
+		return 500;
+	}
+}
