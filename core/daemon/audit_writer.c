@@ -332,6 +332,37 @@ static int append_lines(const char *path, const struct audit_item *list, size_t 
 	return rc;
 }
 
+/* A sink refusal that retrying cannot cure (invalid event, conflicting
+ * duplicate, a chain the sink refuses): retrying forever would stall every
+ * later event, so the event is kept aside instead, durably. */
+static int is_transient(int rc)
+{
+	return rc == CARACAL_E_UNAVAIL || rc == CARACAL_E_TIMEOUT || rc == CARACAL_E_NOMEM;
+}
+
+/* Keep one refused event in the dead-letter file. 0 when it is on disk. */
+static int dead_letter_item(audit_writer *w, const struct audit_item *it, const char *detail)
+{
+	json_error_t je;
+	json_t *event = json_loadb(it->json, it->json_len, 0, &je);
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:o?}", "reason", "sink_rejected", "detail",
+	                        detail, "event_id", it->id, "event", event);
+	char *line = rec != NULL ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(rec);
+	if (line == NULL)
+		return -1;
+	struct audit_item tmp = {.json = line, .json_len = strlen(line)};
+	size_t n;
+	int rc = append_lines(w->dlq_path, &tmp, &n);
+	free(line);
+	if (rc == 0) {
+		count(w, "audit_dlq", "sink_rejected", 1);
+		log_error("audit", "event %s refused by a sink (%s); kept in %s", it->id, detail,
+		          w->dlq_path);
+	}
+	return rc;
+}
+
 /* Spool list (taken over). What cannot be written goes back to the queue. */
 static void spool_items(audit_writer *w, struct audit_item *list, const char *why)
 {
@@ -713,6 +744,9 @@ static int on_message(void *ud, const caracal_stream_msg *msg)
 	}
 	if (c->mode == TO_SINKS) {
 		rc = append_to_sinks(w, c->su->gen, it, &e);
+		if (rc != CARACAL_OK && !is_transient(rc) &&
+		    dead_letter(w, c->su, msg, "sink_rejected", e.message) == CARACAL_OK)
+			rc = CARACAL_OK; /* kept aside; the pipeline moves on */
 		if (rc != CARACAL_OK) {
 			log_error("audit", "append of event %s failed (%s); it stays pending",
 			          it->id, e.message);
@@ -911,7 +945,8 @@ static int direct_round(audit_writer *w, generation *gen, int64_t *backoff_ms)
 	if (it == NULL)
 		return 1;
 	caracal_error e = {0};
-	if (append_to_sinks(w, gen, it, &e) != CARACAL_OK) {
+	int rc = append_to_sinks(w, gen, it, &e);
+	if (rc != CARACAL_OK && (is_transient(rc) || dead_letter_item(w, it, e.message) != 0)) {
 		*backoff_ms =
 		    *backoff_ms == 0 ? 50 : (*backoff_ms * 2 > 5000 ? 5000 : *backoff_ms * 2);
 		log_error("audit", "append of event %s failed (%s); retrying in %lld ms", it->id,

@@ -326,6 +326,36 @@ static void test_thousand_events_exactly_once(void **state)
 	check_ledger(f, PER_THREAD);
 }
 
+/* An event a sink refuses for good (here: a zone id audit_file cannot
+ * name a ledger after) is kept in the dead-letter file, and the events
+ * behind it still land: one poison event must not stall the evidence. */
+static void test_refused_event_does_not_stall(void **state)
+{
+	fx *f = *state;
+	start(f, "");
+	uint64_t before = metric("audit_dlq");
+	caracal_error e = {0};
+	json_t *fields = json_pack("{s:i, s:s}", "n", -1, "decision", "allow");
+	assert_int_equal(audit_writer_emit(f->w, "bad zone/..", "test.event", fields, &e),
+	                 CARACAL_OK);
+	json_decref(fields);
+	emit_all(f, 0, 10);
+	audit_writer_stop(f->w, 10000);
+	f->w = NULL;
+	assert_true(file_exists(f, "audit-dlq.jsonl"));
+	assert_int_equal(metric("audit_dlq"), before + 1);
+	check_ledger(f, 10);
+	char path[512];
+	snprintf(path, sizeof path, "%s/var/audit-dlq.jsonl", f->dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[8192];
+	assert_non_null(fgets(line, sizeof line, in));
+	fclose(in);
+	assert_non_null(strstr(line, "sink_rejected"));
+	assert_non_null(strstr(line, "bad zone/.."));
+}
+
 struct collected {
 	int n;
 	char reason[64];
@@ -531,6 +561,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_thousand_events_exactly_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered_goes_to_dlq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_event_does_not_stall, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full_stream_spools_and_replays, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_moves_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_rules, setup, teardown),
