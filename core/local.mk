@@ -19,6 +19,7 @@ libcaracalcore_la_SOURCES = \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \
+	core/daemon/prepare.c core/daemon/prepare.h \
 	core/daemon/server.c core/daemon/server.h \
 	core/daemon/settings.c core/daemon/settings.h \
 	core/daemon/workers.c core/daemon/workers.h

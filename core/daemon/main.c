@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "daemon/audit_writer.h"
 #include "daemon/generation.h"
+#include "daemon/prepare.h"
 #include "daemon/server.h"
 #include "host.h"
 #include "loader/loader.h"
@@ -147,11 +148,24 @@ static config_tree *read_config(const struct daemon *d, config_report_fn report)
 	return tree;
 }
 
+/* Slots: workers 0..n-1, the audit writer n, the main thread n+1. */
+static size_t main_slot(const struct daemon *d)
+{
+	return d->slots - 1;
+}
+
 static generation *build(struct daemon *d, config_tree *tree, int check_only,
                          config_report_fn report)
 {
 	caracal_error err = {0};
-	return generation_build(tree, d->registry, check_only, d->slots, report, NULL, &err);
+	generation *gen =
+	    generation_build(tree, d->registry, check_only, d->slots, report, NULL, &err);
+	if (gen != NULL && !check_only && generation_prepare(gen, main_slot(d), &err) != 0) {
+		report(NULL, err.message);
+		generation_unref(gen);
+		return NULL;
+	}
+	return gen;
 }
 
 static generation *current_generation(void *ud)
@@ -306,8 +320,8 @@ static int run(struct daemon *d)
 		log_error("daemon", "cannot start: %s", err.message);
 		return 1;
 	}
-	/* The audit writer's slot follows the workers' (d->slots = workers + 1). */
-	d->audit = audit_writer_start(d->slots - 1, current_generation, d, st->data_dir, &err);
+	/* The audit writer's slot follows the workers' (see main_slot). */
+	d->audit = audit_writer_start(d->slots - 2, current_generation, d, st->data_dir, &err);
 	if (d->audit == NULL) {
 		log_error("daemon", "cannot start: %s", err.message);
 		return 1;
@@ -399,8 +413,8 @@ int main(int argc, char **argv)
 			printf("caracald: configuration %s is valid\n", d.opt.config_path);
 		generation_unref(g);
 	} else {
-		/* One slot per worker, then one for the audit writer. */
-		d.slots = (size_t)pre.workers + 1;
+		/* One slot per worker, one for the audit writer, one for main. */
+		d.slots = (size_t)pre.workers + 2;
 		log_set_level((caracal_log_level)pre.log_level);
 		d.gen = build(&d, tree, 0, report_log);
 		if (d.gen == NULL) {
