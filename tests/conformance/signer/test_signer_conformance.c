@@ -293,7 +293,7 @@ static void thumbprint(json_t *jwk, char out[64])
 static EVP_PKEY *jwk_to_pkey(json_t *jwk)
 {
 	const char *kty = json_string_value(json_object_get(jwk, "kty"));
-	unsigned char a[600], b[600];
+	unsigned char a[600], b[600], pt[65]; /* the builder keeps pointers to them */
 	EVP_PKEY *pk = NULL;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	EVP_PKEY_CTX *c = NULL;
@@ -301,7 +301,6 @@ static EVP_PKEY *jwk_to_pkey(json_t *jwk)
 	assert_non_null(bld);
 	if (strcmp(kty, "EC") == 0) {
 		assert_string_equal(json_string_value(json_object_get(jwk, "crv")), "P-256");
-		unsigned char pt[65];
 		pt[0] = 4;
 		assert_int_equal(unb64url(json_string_value(json_object_get(jwk, "x")), pt + 1, 32),
 		                 32);
