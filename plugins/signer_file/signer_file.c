@@ -29,6 +29,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rsa.h>
 
 #include <errno.h>
@@ -157,7 +158,8 @@ typedef struct sf_tent {
 	sf_alg alg;
 	EVP_PKEY_CTX *pctx; /* ES256/RS256/PS256: initialised for EVP_PKEY_sign */
 	EVP_MD_CTX *ed;     /* EdDSA: initialised for EVP_DigestSign with this key */
-	int ed_used;        /* ed needs a re-init (pkey NULL: same key) before signing */
+	int ed_reinit;      /* this OpenSSL wants a re-init (pkey NULL) between signatures */
+	int ed_used;
 	size_t sig_max;
 	char zone[SF_ZONE_MAX + 1];
 	char kid[SF_KID_MAX];
@@ -1145,11 +1147,25 @@ static int do_sign(sf_tctx *t, sf_tent *e, const unsigned char *input, size_t in
 		sl = 64;
 		if (sig == NULL)
 			return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
-		if (e->ed_used &&
-		    EVP_DigestSignInit_ex(e->ed, NULL, NULL, in->libctx, NULL, NULL, NULL) != 1)
-			return caracal_error_set(err, CARACAL_E_INTERNAL, "Ed25519 re-init failed");
+		/* OpenSSL 3.0 signs again with the same one-shot context (as openssl
+		 * speed does); later versions may refuse a finalised context: then
+		 * re-initialise it with the same key (pkey NULL) every time. */
+		int ok = 0;
+		if (!e->ed_used || !e->ed_reinit) {
+			ERR_set_mark();
+			ok = EVP_DigestSign(e->ed, sig, &sl, input, input_len) == 1;
+			if (!ok && e->ed_used)
+				e->ed_reinit = 1;
+			ERR_pop_to_mark();
+		}
+		if (!ok && e->ed_used) {
+			sl = 64;
+			ok = EVP_DigestSignInit_ex(e->ed, NULL, NULL, in->libctx, NULL, NULL,
+			                           NULL) == 1 &&
+			     EVP_DigestSign(e->ed, sig, &sl, input, input_len) == 1;
+		}
 		e->ed_used = 1;
-		if (EVP_DigestSign(e->ed, sig, &sl, input, input_len) != 1 || sl != 64)
+		if (!ok || sl != 64)
 			return caracal_error_set(err, CARACAL_E_INTERNAL, "Ed25519 signing failed");
 		signature->ptr = (const char *)sig;
 		signature->len = sl;
