@@ -56,3 +56,8 @@ tests/fuzz/fuzz_jwt: $(top_srcdir)/tests/fuzz/fuzz_jwt.c $(top_srcdir)/core/role
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^ \
 		$(JANSSON_LIBS) $(OPENSSL_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/corpus/jwt/es256 tests/fuzz/corpus/jwt/rsa
+
+if ENABLE_TESTS
+TESTS += tests/integration/test_sts.sh
+endif
+EXTRA_DIST += tests/integration/test_sts.sh

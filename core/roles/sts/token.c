@@ -689,8 +689,9 @@ static void respond_now(request_ctx *rc, const char *request_id, int status, con
 /* Media type check: application/x-www-form-urlencoded, parameters allowed. */
 static int is_form(const http_request *req)
 {
-	const http_header *h = http_request_header(req, "Content-Type", NULL);
-	if (h == NULL)
+	size_t count = 0;
+	const http_header *h = http_request_header(req, "Content-Type", &count);
+	if (h == NULL || count != 1) /* two media types: neither is trusted */
 		return 0;
 	static const char want[] = "application/x-www-form-urlencoded";
 	size_t n = sizeof want - 1;

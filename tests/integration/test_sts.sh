@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Integration test of the STS on the embedded plugins (storage_sqlite,
+# signer_file, policy_rules, stream_local, audit_file), over real sockets:
+# a zone, an application, a resource and a grant made with caracalctl, the
+# allow-granted policy applied, then POST /oauth/2/token for the success path
+# and every negative case of spec sts.md §7 that this version serves, each
+# asserting status and `error`. Issued mandates are verified by PyJWT
+# (Debian python3-jwt), an independent JOSE implementation, against our JWKS
+# endpoint. Finally the audit chain verifies and holds no secret.
+set -u
+builddir=${CARACAL_BUILDDIR:?run through make check}
+srcdir=${CARACAL_SRCDIR:?run through make check}
+command -v curl >/dev/null || { echo "curl is needed (apt-get install curl)"; exit 99; }
+py=/usr/bin/python3
+"$py" -c 'import jwt, cryptography' 2>/dev/null ||
+	{ echo "PyJWT is needed (apt-get install python3-jwt python3-cryptography)"; exit 99; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/caracal-sts.XXXXXX")
+chmod 700 "$tmp"
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	echo "--- caracald log:"
+	tail -30 "$tmp/log" 2>/dev/null
+	exit 1
+}
+pass() { echo "ok - $*"; }
+
+mkdir -m 755 "$tmp/plugins"
+for p in audit_file storage_sqlite signer_file policy_rules stream_local; do
+	so="$builddir/plugins/$p/.libs/$p.so"
+	[ -f "$so" ] || { echo "SKIP: $p not built"; exit 77; }
+	cp "$so" "$tmp/plugins/" && chmod 755 "$tmp/plugins/$p.so"
+done
+
+cat >"$tmp/caracal.yaml" <<YAML
+mode: development
+data_dir: $tmp/var
+plugin_dir: $tmp/plugins
+threads: {loops: 2, workers: 2}
+sts: {listen: "127.0.0.1:0", issuer: "http://127.0.0.1:8080"}
+admin: {listen: "127.0.0.1:0", token_file: admin.token}
+audit: {sinks: [audit]}
+storage: db
+signer: keys
+policy: rules
+stream: bus
+streams: {hmac_key_file: streams.key}
+plugins:
+  audit: {plugin: audit_file, path: audit, hmac_key_file: audit.key}
+  bus: {plugin: stream_local}
+  db: {plugin: storage_sqlite, path: caracal.db}
+  keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek, algorithm: ES256}
+  rules: {plugin: policy_rules}
+YAML
+
+"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
+pid=$!
+port_of() { sed -n "s/.*\"$1 listening on [^\"]*(port \([0-9]*\),.*/\1/p" "$tmp/log" | head -1; }
+for _ in $(seq 1 100); do
+	[ -n "$(port_of admin)" ] && break
+	kill -0 "$pid" 2>/dev/null || fail "caracald exited at start"
+	sleep 0.1
+done
+sts=$(port_of sts); adm=$(port_of admin)
+[ -n "$sts" ] && [ -n "$adm" ] || fail "listeners not announced"
+ctl=("$builddir/caracalctl" -c "$tmp/caracal.yaml" --set "admin.listen=127.0.0.1:$adm" --json)
+json() { "$py" -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# --- set-up through caracalctl ---------------------------------------------------
+zone=$("${ctl[@]}" zone create acme | json "['id']") || fail "zone create"
+app=$("${ctl[@]}" app create --zone acme agent-1 >"$tmp/app.json") || fail "app create"
+app=$(json "['id']" <"$tmp/app.json"); secret=$(json "['client_secret']" <"$tmp/app.json")
+"${ctl[@]}" resource create --zone acme --identifier resource://orders \
+	--upstream http://127.0.0.1:9/orders --scopes "orders:read orders:write" >/dev/null ||
+	fail "resource create"
+"${ctl[@]}" resource create --zone acme --identifier resource://billing \
+	--upstream http://127.0.0.1:9/billing --scopes "billing:read" >/dev/null || fail "resource 2"
+"${ctl[@]}" grant create --zone acme --app "$app" --resource resource://orders \
+	--scopes "orders:read" >/dev/null || fail "grant create"
+"${ctl[@]}" policy apply --zone acme "$srcdir/conf/policies/allow-granted.yaml" >/dev/null ||
+	fail "policy apply"
+app2=$("${ctl[@]}" app create --zone acme agent-2 >"$tmp/app2.json") || fail "app 2"
+app2=$(json "['id']" <"$tmp/app2.json"); secret2=$(json "['client_secret']" <"$tmp/app2.json")
+"${ctl[@]}" grant create --zone acme --app "$app2" --resource resource://orders \
+	--scopes "orders:read" >/dev/null || fail "grant 2"
+pass "zone, applications, resources, grants and allow-granted applied with caracalctl"
+
+url="http://127.0.0.1:$sts/oauth/2/token"
+grant='urn:ietf:params:oauth:grant-type:token-exchange'
+form() { # extra fields... -> the base form plus them
+	local f="grant_type=$grant&zone_id=$zone&application_id=$app&client_secret=$secret"
+	for x in "$@"; do f="$f&$x"; done
+	printf '%s' "$f"
+}
+post() { # body [curl args] -> status; body in $tmp/body, headers in $tmp/hdr
+	local body=$1; shift
+	curl -s -D "$tmp/hdr" -o "$tmp/body" -w '%{http_code}' -X POST \
+		-H 'Content-Type: application/x-www-form-urlencoded' "$@" --data-binary "$body" "$url"
+}
+expect() { # status error description-substring body [curl args]
+	local want=$1 err=$2 desc=$3 body=$4; shift 4
+	local got
+	got=$(post "$body" "$@")
+	[ "$got" = "$want" ] || fail "'$body': status $got, want $want: $(cat "$tmp/body")"
+	grep -q "\"error\":\"$err\"" "$tmp/body" || fail "'$body': body $(cat "$tmp/body"), want $err"
+	[ -z "$desc" ] || grep -qF "$desc" "$tmp/body" || fail "'$body': body $(cat "$tmp/body"), want '$desc'"
+}
+
+# --- the success path ------------------------------------------------------------
+c=$(post "$(form resource=resource://orders 'scope=orders:read')" -H 'X-Request-Id: req-1')
+[ "$c" = 200 ] || fail "mint: $c $(cat "$tmp/body")"
+grep -qi '^Cache-Control: no-store' "$tmp/hdr" || fail "no Cache-Control: no-store"
+grep -qi '^X-Request-Id: req-1' "$tmp/hdr" || fail "request id not echoed"
+cp "$tmp/body" "$tmp/token.json"
+token=$(json "['access_token']" <"$tmp/token.json")
+[ "$(json "['expires_in']" <"$tmp/token.json")" = 900 ] || fail "expires_in: $(cat "$tmp/token.json")"
+[ "$(json "['token_type']" <"$tmp/token.json")" = Bearer ] || fail "token_type"
+[ "$(json "['target_resources']" <"$tmp/token.json")" = "['resource://orders']" ] || fail "target"
+pass "mint: 200 with token_type, expires_in 900, target_resources, no-store, X-Request-Id"
+
+c=$(curl -s -D "$tmp/hdr" -o "$tmp/jwks.json" -w '%{http_code}' \
+	"http://127.0.0.1:$sts/.well-known/jwks.json?zone_id=$zone")
+[ "$c" = 200 ] || fail "jwks: $c"
+grep -qi '^Cache-Control: public, max-age=300, must-revalidate' "$tmp/hdr" || fail "jwks cache headers"
+grep -qi '^X-Content-Type-Options: nosniff' "$tmp/hdr" || fail "jwks nosniff"
+"$py" - "$tmp/jwks.json" "$token" "$app" "$zone" <<'PY' || fail "PyJWT rejected the mandate"
+import json, sys, jwt
+jwks, token, app, zone = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+header = jwt.get_unverified_header(token)
+assert header["alg"] == "ES256" and header["typ"] == "JWT", header
+key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"],
+                    audience="http://127.0.0.1:8080", issuer="http://127.0.0.1:8080",
+                    options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]})
+assert isinstance(claims["aud"], list), claims
+assert claims["sub"] == app and claims["client_id"] == app, claims
+assert claims["zone_id"] == zone and claims["use"] == "session", claims
+assert claims["sub_type"] == "application" and claims["scope"] == "orders:read", claims
+assert claims["sid"] == claims["root_sid"] and claims["target"] == ["resource://orders"], claims
+assert claims["exp"] - claims["iat"] == 900 and "nbf" not in claims, claims
+print(list(claims))
+PY
+pass "the mandate verifies with PyJWT against /.well-known/jwks.json (claims per spec §3)"
+
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$sts/.well-known/jwks.json")
+[ "$c" = 400 ] && grep -q invalid_token "$tmp/body" || fail "jwks without zone_id: $c"
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$sts/.well-known/jwks.json?zone_id=nope")
+[ "$c" = 404 ] && grep -q resource_not_found "$tmp/body" || fail "jwks of an unknown zone: $c"
+pass "JWKS: 400 without zone_id, 404 for a zone without keys"
+
+# --- transport and form rules (spec §2.1) -------------------------------------------
+c=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+[ "$c" = 405 ] || fail "GET gave $c"
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+	--data-binary "$(form resource=resource://orders)" "$url?x=1")
+[ "$c" = 400 ] && grep -q 'query parameters are not allowed' "$tmp/body" || fail "query string: $c"
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	--data-binary "$(form resource=resource://orders)" "$url")
+[ "$c" = 415 ] && grep -q invalid_token "$tmp/body" || fail "JSON content type gave $c"
+expect 415 invalid_token "" "$(form resource=resource://orders)" -H 'Content-Type: text/plain'
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST --data-binary x -H 'Content-Type:' "$url")
+[ "$c" = 415 ] || fail "missing Content-Type gave $c"
+head -c 65537 /dev/zero | tr '\0' 'a' >"$tmp/big"
+c=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+	--data-binary @"$tmp/big" "$url")
+[ "$c" = 413 ] && grep -q payload_too_large "$tmp/body" || fail "65537-byte body gave $c"
+expect 400 invalid_token "malformed request body" "%zz"
+expect 400 invalid_token "malformed request body" "a=1;b=2"
+expect 400 invalid_token "duplicate form field: grant_type" "$(form "grant_type=$grant")"
+expect 400 invalid_token "duplicate form field: scope" "$(form scope=a scope=b)"
+expect 400 invalid_token "duplicate form field: foo" "$(form foo=1 foo=2)"
+expect 400 invalid_token "resource must not be empty" "$(form resource=%20)"
+expect 400 invalid_token "actor_token" "$(form actor_token=)"
+expect 400 invalid_token "client_assertion" "$(form client_assertion=x)"
+expect 400 invalid_token "invalid ttl_seconds" "$(form resource=resource://orders ttl_seconds=abc)"
+expect 400 invalid_token "invalid ttl_seconds" "$(form resource=resource://orders ttl_seconds=1.5)"
+expect 400 invalid_token "unsupported grant_type" "grant_type=client_credentials"
+expect 400 invalid_token "unsupported subject_token_type" \
+	"$(form subject_token=x subject_token_type=urn:ietf:params:oauth:token-type:jwt)"
+expect 400 invalid_token "together" "$(form subject_token=x)"
+pass "transport rules: 405, 400 query, 415, 413, malformed, duplicates, forbidden fields, ttl, grant and token types"
+
+# --- authentication and the pipeline (spec §2.4, §2.5) --------------------------------
+expect 401 access_denied "invalid client credentials" \
+	"grant_type=$grant&zone_id=$zone&application_id=$app&client_secret=wrong&resource=resource://orders"
+expect 401 access_denied "invalid client credentials" \
+	"grant_type=$grant&application_id=$app&client_secret=$secret&resource=resource://orders"
+expect 400 invalid_token "at least one resource is required" "$(form scope=orders:read)"
+expect 403 access_denied "policy denied" "$(form resource=resource://orders scope=orders:delete)"
+expect 403 access_denied "policy denied (resource_not_granted)" \
+	"$(form resource=resource://orders scope=orders:write)"
+expect 403 access_denied "policy denied" "$(form resource=resource://nope scope=orders:read)"
+expect 403 access_denied "policy denied" "$(form resource=resource://billing scope=billing:read)"
+c=$(post "$(form resource=resource://orders resource=resource://nope scope=orders:read)")
+[ "$c" = 200 ] || fail "partial grant: $c $(cat "$tmp/body")"
+[ "$(json "['target_resources']" <"$tmp/body")" = "['resource://orders']" ] || fail "partial target"
+pass "401 bad secret / missing zone, 400 no resource, 403 scope outside resource, not granted, unknown; partial grants"
+
+expect 400 invalid_token "ttl_seconds exceeds token TTL cap" \
+	"$(form resource=resource://orders scope=orders:read ttl_seconds=3601)"
+expect 400 invalid_token "ttl_seconds must be positive" \
+	"$(form resource=resource://orders scope=orders:read ttl_seconds=-5)"
+c=$(post "$(form resource=resource://orders scope=orders:read ttl_seconds=0)")
+[ "$c" = 200 ] && [ "$(json "['expires_in']" <"$tmp/body")" = 900 ] || fail "ttl 0: $c"
+c=$(post "$(form resource=resource://orders scope=orders:read ttl_seconds=60)")
+[ "$c" = 200 ] && [ "$(json "['expires_in']" <"$tmp/body")" = 60 ] || fail "ttl 60: $c"
+pass "TTL: 3601 and -5 refused (400), 0 means 900, 60 honoured"
+
+# --- subject tokens (spec §2.6) ----------------------------------------------------------
+st_type='urn:ietf:params:oauth:token-type:access_token'
+expect 401 invalid_token "invalid subject_token" \
+	"$(form resource=resource://orders subject_token=not-a-jwt subject_token_type=$st_type)"
+expect 403 access_denied "policy denied" \
+	"$(form resource=resource://orders subject_token=$token subject_token_type=$st_type)"
+expect 403 access_denied "resource exchanges must use the Gateway" \
+	"$(form resource=resource://orders scope=orders:read subject_token=$token subject_token_type=$st_type)"
+c=$(post "grant_type=$grant&zone_id=$zone&application_id=$app2&client_secret=$secret2&resource=resource://orders&subject_token=$token&subject_token_type=$st_type")
+[ "$c" = 403 ] && grep -q 'client mismatch' "$tmp/body" || fail "other client's token: $c $(cat "$tmp/body")"
+sid=$("$py" -c "import jwt,sys; print(jwt.decode(sys.argv[1], options={'verify_signature': False})['sid'])" "$token")
+"${ctl[@]}" revoke --zone acme --authority-record "$sid" >/dev/null || fail "revoke"
+expect 403 access_denied "authority record inactive or expired" \
+	"$(form resource=resource://orders scope=orders:read subject_token=$token subject_token_type=$st_type)"
+expect 400 invalid_token "federation" \
+	"$(form subject_token=x.y.z subject_token_type=urn:ietf:params:oauth:token-type:id_token)"
+pass "subject tokens: 401 not a JWT, 403 direct exchange, 403 client mismatch, 403 after revocation"
+
+# --- a zone without an active policy denies everything -------------------------------------
+"${ctl[@]}" zone create empty >/dev/null || fail "zone 2"
+"${ctl[@]}" app create --zone empty a >"$tmp/a3.json" || fail "app 3"
+"${ctl[@]}" resource create --zone empty --identifier resource://x --scopes "x:read" >/dev/null
+"${ctl[@]}" grant create --zone empty --app "$(json "['id']" <"$tmp/a3.json")" \
+	--resource resource://x --scopes x:read >/dev/null || fail "grant 3"
+z2=$("${ctl[@]}" zone list | "$py" -c "import json,sys; print([z['id'] for z in json.load(sys.stdin)['zones'] if z['name']=='empty'][0])")
+expect 403 access_denied "no_active_policy_set" \
+	"grant_type=$grant&zone_id=$z2&application_id=$(json "['id']" <"$tmp/a3.json")&client_secret=$(json "['client_secret']" <"$tmp/a3.json")&resource=resource://x&scope=x:read"
+pass "a zone without an active policy denies (no_active_policy_set)"
+
+# --- failure lockout (spec §2.5): 60 failures a minute, then 429 even with the secret ------
+wrong="grant_type=$grant&zone_id=$zone&application_id=$app2&client_secret=nope&resource=resource://orders"
+for i in $(seq 1 60); do
+	c=$(post "$wrong")
+	[ "$c" = 401 ] || fail "failure $i gave $c"
+done
+expect 429 provider_rate_limited "authentication rate limit" "$wrong"
+expect 429 provider_rate_limited "authentication rate limit" \
+	"grant_type=$grant&zone_id=$zone&application_id=$app2&client_secret=$secret2&resource=resource://orders&scope=orders:read"
+pass "61st failure in a minute: 429, and the application stays blocked even with its secret"
+
+# --- audit evidence ----------------------------------------------------------------------------
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
+[ "$rc" = 0 ] || fail "caracald exited $rc"
+"$builddir/caracalctl" -c "$tmp/caracal.yaml" audit verify >/dev/null || fail "audit chain broken"
+ledger="$tmp/var/audit/$zone.jsonl"
+[ -f "$ledger" ] || fail "no ledger for the zone"
+grep -q '"event_type":"token_exchange"' "$ledger" || fail "no token_exchange events"
+grep -q '"decision":"allow"' "$ledger" && grep -q '"decision":"deny"' "$ledger" || fail "allow and deny not both audited"
+grep -q '"evaluation_status":"issued"' "$ledger" || fail "issuance not audited"
+! grep -rqF "$secret" "$tmp/var/audit" || fail "a client secret reached the audit ledger"
+! grep -rqF "$token" "$tmp/var/audit" || fail "a mandate reached the audit ledger"
+pass "every mint and denial is in the zone's chain, which verifies; no secret or token in it"
+echo "all STS integration checks passed"
