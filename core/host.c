@@ -93,9 +93,10 @@ svc_log(const caracal_scope *scope, caracal_log_level level, const char *fmt, ..
 }
 
 /* ---- metrics ------------------------------------------------------------
- * Plugin counters are rare next to request counters, so one mutex-guarded
- * list is enough; the counter itself is atomic so /metrics never blocks a
- * worker for long. */
+ * Series are only ever added, never removed, so counting an existing series
+ * walks the list without a lock (the head is published with release order,
+ * entries are immutable but for their atomic value); only a new series takes
+ * the mutex. Workers count on the hot path without contending. */
 
 struct plugin_metric {
 	struct plugin_metric *next;
@@ -104,7 +105,7 @@ struct plugin_metric {
 };
 
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct plugin_metric *metrics_head;
+static _Atomic(struct plugin_metric *) metrics_head;
 static size_t metrics_count;
 #define MAX_PLUGIN_METRICS 1024
 
@@ -115,56 +116,70 @@ static int str_eq_nullable(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+static struct plugin_metric *find_metric(struct plugin_metric *m, const caracal_scope *scope,
+                                         const char *name, const char *label)
+{
+	while (m != NULL && !(strcmp(m->plugin, scope->plugin) == 0 &&
+	                      strcmp(m->instance, scope->instance) == 0 &&
+	                      strcmp(m->name, name) == 0 && str_eq_nullable(m->label, label)))
+		m = m->next;
+	return m;
+}
+
+static struct plugin_metric *new_metric(const caracal_scope *scope, const char *name,
+                                        const char *label)
+{
+	struct plugin_metric *m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return NULL;
+	m->plugin = strdup(scope->plugin);
+	m->instance = strdup(scope->instance);
+	m->name = strdup(name);
+	m->label = label != NULL ? strdup(label) : NULL;
+	if (m->plugin == NULL || m->instance == NULL || m->name == NULL ||
+	    (label != NULL && m->label == NULL)) {
+		free(m->plugin);
+		free(m->instance);
+		free(m->name);
+		free(m->label);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
 static void svc_metric_count(const caracal_scope *scope, const char *name, const char *label,
                              uint64_t delta)
 {
 	if (scope == NULL || name == NULL)
 		return;
-	pthread_mutex_lock(&metrics_lock);
-	struct plugin_metric *m = metrics_head;
-	while (m != NULL && !(strcmp(m->plugin, scope->plugin) == 0 &&
-	                      strcmp(m->instance, scope->instance) == 0 &&
-	                      strcmp(m->name, name) == 0 && str_eq_nullable(m->label, label)))
-		m = m->next;
-	if (m == NULL && metrics_count >= MAX_PLUGIN_METRICS) {
+	struct plugin_metric *m = find_metric(
+	    atomic_load_explicit(&metrics_head, memory_order_acquire), scope, name, label);
+	if (m == NULL) {
+		pthread_mutex_lock(&metrics_lock);
+		m = find_metric(atomic_load_explicit(&metrics_head, memory_order_relaxed), scope,
+		                name, label);
 		/* A plugin minting label values without bound must not grow the
 		 * daemon's memory or /metrics without bound. */
-		pthread_mutex_unlock(&metrics_lock);
-		return;
-	}
-	if (m == NULL) {
-		m = calloc(1, sizeof *m);
-		if (m != NULL) {
-			m->plugin = strdup(scope->plugin);
-			m->instance = strdup(scope->instance);
-			m->name = strdup(name);
-			m->label = label != NULL ? strdup(label) : NULL;
-			if (m->plugin == NULL || m->instance == NULL || m->name == NULL ||
-			    (label != NULL && m->label == NULL)) {
-				free(m->plugin);
-				free(m->instance);
-				free(m->name);
-				free(m->label);
-				free(m);
-				m = NULL;
-			} else {
-				m->next = metrics_head;
-				metrics_head = m;
+		if (m == NULL && metrics_count < MAX_PLUGIN_METRICS) {
+			m = new_metric(scope, name, label);
+			if (m != NULL) {
+				m->next = atomic_load_explicit(&metrics_head, memory_order_relaxed);
+				atomic_store_explicit(&metrics_head, m, memory_order_release);
 				metrics_count++;
 			}
 		}
+		pthread_mutex_unlock(&metrics_lock);
 	}
-	pthread_mutex_unlock(&metrics_lock);
 	if (m != NULL)
-		atomic_fetch_add(&m->value, delta);
+		atomic_fetch_add_explicit(&m->value, delta, memory_order_relaxed);
 }
 
 void host_metrics_each(host_metric_fn each, void *ud)
 {
-	pthread_mutex_lock(&metrics_lock);
-	for (struct plugin_metric *m = metrics_head; m != NULL; m = m->next)
+	for (struct plugin_metric *m = atomic_load_explicit(&metrics_head, memory_order_acquire);
+	     m != NULL; m = m->next)
 		each(ud, m->plugin, m->instance, m->name, m->label, atomic_load(&m->value));
-	pthread_mutex_unlock(&metrics_lock);
 }
 
 /* ---- config ------------------------------------------------------------ */

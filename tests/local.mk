@@ -61,3 +61,4 @@ if ENABLE_TESTS
 TESTS += tests/integration/test_sts.sh
 endif
 EXTRA_DIST += tests/integration/test_sts.sh
+EXTRA_DIST += tests/bench/mint.sh

@@ -1,6 +1,7 @@
 /* client_auth.c — see client_auth.h. */
 #include "roles/sts/client_auth.h"
 
+#include "host.h"
 #include "util/clock.h"
 #include "util/secret_hash.h"
 
@@ -40,6 +41,13 @@ static unsigned char slot_key[32]; /* random: an attacker cannot aim at slots */
 static sem_t cold_slots;
 static int init_concurrency = 2;
 static _Atomic uint64_t cold_count;
+static caracal_scope *metrics_scope; /* "core/sts" in /metrics */
+
+static void count_verification(const char *kind)
+{
+	if (metrics_scope != NULL)
+		host_services()->metric_count(metrics_scope, "sts_secret_verifications", kind, 1);
+}
 
 static void init_once(void)
 {
@@ -47,6 +55,7 @@ static void init_once(void)
 	lockouts = calloc(LOCK_SLOTS, sizeof *lockouts);
 	if (RAND_bytes(slot_key, sizeof slot_key) != 1)
 		abort(); /* no CSPRNG: nothing on the authority path is safe */
+	metrics_scope = host_scope_new("core", "sts");
 	if (cache == NULL || lockouts == NULL)
 		abort(); /* at start-up: nothing useful can run */
 	sem_init(&cold_slots, 0, (unsigned)init_concurrency);
@@ -96,8 +105,10 @@ client_auth_result client_auth_verify(const char *stored_hash, const char *secre
 	int warm = e->expires_us > now && strcmp(e->stored, stored_hash) == 0 &&
 	           CRYPTO_memcmp(e->digest, digest, sizeof digest) == 0;
 	pthread_mutex_unlock(&cache_lock);
-	if (warm)
+	if (warm) {
+		count_verification("warm");
 		return CLIENT_AUTH_OK;
+	}
 
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -112,6 +123,7 @@ client_auth_result client_auth_verify(const char *stored_hash, const char *secre
 			return CLIENT_AUTH_BUSY;
 	}
 	atomic_fetch_add(&cold_count, 1);
+	count_verification("cold");
 	int ok = secret_hash_verify(stored_hash, secret, len);
 	sem_post(&cold_slots);
 	if (!ok)

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark: warm-client mints on ONE decision worker (and one loop thread),
+# against `openssl speed -seconds 3 ecdsap256` sign operations per second in
+# the same run. Also shows from /metrics that warm clients cost no Argon2id:
+# the cold-verification counter does not move during the run.
+#
+#   tests/bench/mint.sh BUILDDIR [seconds] [connections]
+set -eu
+builddir=$(cd "${1:?usage: mint.sh BUILDDIR [seconds] [connections]}" && pwd)
+secs=${2:-10}
+conns=${3:-16}
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+command -v wrk >/dev/null || { echo "apt-get install wrk"; exit 1; }
+tmp=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+mkdir -m 755 "$tmp/plugins"
+for p in audit_file storage_sqlite signer_file policy_rules stream_local; do
+	install -m 755 "$builddir/plugins/$p/.libs/$p.so" "$tmp/plugins/"
+done
+cat >"$tmp/caracal.yaml" <<YAML
+mode: development
+data_dir: $tmp/var
+plugin_dir: $tmp/plugins
+log: {level: warn}
+threads: {loops: 1, workers: 1}
+sts: {listen: "127.0.0.1:18580", mint_rate_limit_per_min: 100000000}
+admin: {listen: "127.0.0.1:18590", token_file: admin.token}
+audit: {sinks: [audit]}
+storage: db
+signer: keys
+policy: rules
+stream: bus
+streams: {hmac_key_file: streams.key}
+plugins:
+  audit: {plugin: audit_file, path: audit, hmac_key_file: audit.key, fsync: batch}
+  bus: {plugin: stream_local}
+  db: {plugin: storage_sqlite, path: caracal.db, synchronous: normal}
+  keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek}
+  rules: {plugin: policy_rules}
+YAML
+"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18590/ready >/dev/null 2>&1 && break; sleep 0.1; done
+ctl() { "$builddir/caracalctl" -c "$tmp/caracal.yaml" --json "$@"; }
+field() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+zone=$(ctl zone create bench | field id)
+ctl app create --zone bench agent >"$tmp/app.json"
+app=$(field id <"$tmp/app.json"); secret=$(field client_secret <"$tmp/app.json")
+ctl resource create --zone bench --identifier resource://orders --scopes "orders:read" >/dev/null
+ctl grant create --zone bench --app "$app" --resource resource://orders --scopes orders:read >/dev/null
+ctl policy apply --zone bench "$srcdir/conf/policies/allow-granted.yaml" >/dev/null
+
+body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&zone_id=$zone&application_id=$app&client_secret=$secret&resource=resource%3A%2F%2Forders&scope=orders%3Aread"
+curl -sf -X POST -H 'Content-Type: application/x-www-form-urlencoded' --data "$body" \
+	http://127.0.0.1:18580/oauth/2/token >/dev/null # warm the client
+cold() { curl -s http://127.0.0.1:18580/metrics |
+	sed -n 's/^caracal_plugin_sts_secret_verifications_total{.*label="cold"} \([0-9]*\)/\1/p'; }
+cold_before=$(cold)
+cat >"$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "$body"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+done = function(summary, latency, requests)
+  io.write(string.format("non-2xx: %d\n", summary.errors.status))
+end
+LUA
+[ -n "${STRACE_OUT:-}" ] && { timeout 5 strace -f -c -o "$STRACE_OUT" -p $pid & }
+[ -n "${PERF_OUT:-}" ] && { perf record -F 999 -g -p $pid -o "$PERF_OUT" -- sleep $((secs - 1)) >/dev/null 2>&1 & }
+echo "== caracald mint, 1 worker, warm client" >&2
+wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" http://127.0.0.1:18580/oauth/2/token |
+	tee "$tmp/wrk.out" >&2
+mints=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.out")
+cold_after=$(cold)
+echo "== openssl speed -seconds 3 ecdsap256" >&2
+openssl speed -seconds 3 ecdsap256 2>/dev/null | tee "$tmp/speed.out" >&2
+signs=$(awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' "$tmp/speed.out")
+echo "mint_rps=$mints ecdsap256_sign_per_s=$signs ratio=$(echo "$mints $signs" | awk '{printf "%.2f", $1/$2}') cold_argon2_during_run=$((cold_after - cold_before))"
