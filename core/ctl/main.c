@@ -92,6 +92,9 @@ static config_tree *load_tree(const struct ctl *c)
 	return tree;
 }
 
+/* A check-only generation: the config validated and the plugins loaded, but
+ * no instance created, no directory made and no secret generated — a
+ * verification tool must not change what it inspects. */
 static generation *open_generation(const struct ctl *c, plugin_registry **reg_out)
 {
 	caracal_error err = {0};
@@ -111,7 +114,53 @@ static generation *open_generation(const struct ctl *c, plugin_registry **reg_ou
 		return NULL;
 	}
 	struct ctl *cc = (struct ctl *)c;
-	return generation_build(tree, *reg_out, 0, 1, report_stderr, cc, &err);
+	generation *gen = generation_build(tree, *reg_out, 1, 1, report_stderr, cc, &err);
+	if (gen != NULL) {
+		host_set_data_dir(gen->settings.data_dir);
+		host_set_production(gen->settings.production);
+	}
+	return gen;
+}
+
+/* One sink instance, created for the verification alone. */
+struct sink_run {
+	const plugin_instance *pi;
+	caracal_scope *scope;
+	void *instance;
+	void *tctx;
+};
+
+static int sink_open(struct sink_run *r, const plugin_instance *pi, caracal_error *err)
+{
+	*r = (struct sink_run){.pi = pi};
+	r->scope = host_scope_new(pi->plugin->name, pi->name);
+	if (r->scope == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
+	int rc = pi->plugin->instance_create(host_services(), r->scope, pi->cfg, &r->instance, err);
+	if (rc != CARACAL_OK) {
+		r->instance = NULL;
+		return rc;
+	}
+	r->tctx = r->instance;
+	if (pi->plugin->thread_create != NULL) {
+		rc = pi->plugin->thread_create(r->instance, &r->tctx, err);
+		if (rc != CARACAL_OK)
+			r->tctx = NULL;
+	}
+	return rc;
+}
+
+static void sink_close(struct sink_run *r)
+{
+	const caracal_plugin *p = r->pi->plugin;
+	if (r->tctx != NULL && p->thread_destroy != NULL)
+		p->thread_destroy(r->instance, r->tctx);
+	if (r->instance != NULL) {
+		if (p->instance_stop != NULL)
+			p->instance_stop(r->instance);
+		p->instance_destroy(r->instance);
+	}
+	host_scope_free(r->scope);
 }
 
 struct findings {
@@ -162,18 +211,19 @@ static int cmd_audit_verify(const struct ctl *c, int argc, char **argv)
 		rc = 1;
 	}
 	for (size_t s = 0; s < gen->settings.sink_count && rc == 0; s++) {
-		size_t idx;
-		const plugin_instance *pi = generation_find(gen, gen->settings.sinks[s], &idx);
+		const plugin_instance *pi = generation_find(gen, gen->settings.sinks[s], NULL);
 		caracal_error e = {0};
-		void *tctx = generation_tctx(gen, 0, idx, &e);
-		if (tctx == NULL) {
+		struct sink_run run;
+		if (sink_open(&run, pi, &e) != CARACAL_OK) {
+			sink_close(&run);
 			fail_json(c, "unavailable", e.message);
 			rc = 1;
 			break;
 		}
 		fs.sink = pi->name;
 		size_t before = fs.count;
-		int vr = pi->plugin->audit->verify(tctx, zone, on_finding, &fs, &e);
+		int vr = pi->plugin->audit->verify(run.tctx, zone, on_finding, &fs, &e);
+		sink_close(&run);
 		json_array_append_new(
 		    sinks, json_pack("{s:s, s:b}", "sink", pi->name, "intact", vr == CARACAL_OK));
 		if (vr == CARACAL_E_INTEGRITY || (vr == CARACAL_OK && fs.count > before)) {
@@ -198,7 +248,6 @@ static int cmd_audit_verify(const struct ctl *c, int argc, char **argv)
 		free(s);
 	}
 	json_decref(out);
-	generation_release_slot(gen, 0);
 	generation_unref(gen);
 	plugin_registry_free(reg);
 	return rc;

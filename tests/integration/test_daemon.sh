@@ -180,4 +180,8 @@ sed -i '2s/daemon/DAEMON/; 2s/config/CONFIG/' "$ledger"
 if "${caracalctl[@]}" -c "$tmp/caracal.yaml" audit verify 2>"$tmp/v.err"; then fail "tampering not detected"; fi
 grep -q "record" "$tmp/v.err" || fail "verify does not name the bad record: $(cat "$tmp/v.err")"
 pass "caracalctl audit verify names a tampered record and exits 1"
+mv "$tmp/var/audit.key" "$tmp/audit.key.moved"
+if "${caracalctl[@]}" -c "$tmp/caracal.yaml" audit verify 2>"$tmp/v.err"; then fail "verify without its key passed"; fi
+[ ! -e "$tmp/var/audit.key" ] || fail "audit verify generated a missing key"
+pass "audit verify changes nothing: a missing key is an error, not regenerated"
 echo "all integration checks passed"
