@@ -370,6 +370,8 @@ int main(int argc, char **argv)
 			c.config_path = argv[++i];
 		} else if (strcmp(a, "--set") == 0 && i + 1 < argc && c.set_count < MAX_SETS) {
 			c.sets[c.set_count++] = argv[++i];
+		} else if (strncmp(a, "--set=", 6) == 0 && c.set_count < MAX_SETS) {
+			c.sets[c.set_count++] = a + 6; /* as caracald accepts it */
 		} else {
 			fprintf(stderr, "caracalctl: unknown or incomplete option '%s'\n", a);
 			usage(stderr);
