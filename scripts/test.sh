@@ -9,7 +9,11 @@ set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh"
 builddir="$top/build"
-flags="--enable-werror"
+# Every implemented plugin is required: a missing dependency fails here
+# instead of quietly skipping its tests.
+plugins="--enable-audit-file=yes --enable-policy-rules=yes --enable-signer-file=yes
+--enable-stream-local=yes --enable-storage-sqlite=yes"
+flags="--enable-werror $plugins"
 if [ "${1:-}" = "--sanitizers" ]; then
 	builddir="$top/build-asan"
 	flags="$flags --enable-sanitizers"
