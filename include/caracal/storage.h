@@ -297,7 +297,9 @@ typedef struct caracal_storage_ops {
 
 	/* Count one hit in the fixed window [window_start_us, +window_len_us) of
 	 * key. *count receives the hits in the window including this one; DENIED
-	 * (and the hit not counted) when it would exceed limit. */
+	 * (and the hit not counted) when it would exceed limit, with *count then
+	 * the hits already in the window — so limit 0 reads a window without
+	 * counting (DENIED, *count = hits so far). */
 	int (*rate_hit)(void *tctx, const char *key, int64_t window_start_us, int64_t window_len_us,
 	                uint64_t limit, uint64_t *count, caracal_error *err);
 

@@ -77,8 +77,9 @@ zone=$("${ctl[@]}" zone create acme | json "['id']") || fail "zone create"
 app=$("${ctl[@]}" app create --zone acme agent-1 >"$tmp/app.json") || fail "app create"
 app=$(json "['id']" <"$tmp/app.json"); secret=$(json "['client_secret']" <"$tmp/app.json")
 "${ctl[@]}" resource create --zone acme --identifier resource://orders \
-	--upstream http://127.0.0.1:9/orders --scopes "orders:read orders:write" >/dev/null ||
+	--upstream http://127.0.0.1:9/orders --scopes "orders:read orders:write" >"$tmp/res.json" ||
 	fail "resource create"
+res_id=$(json "['id']" <"$tmp/res.json")
 "${ctl[@]}" resource create --zone acme --identifier resource://billing \
 	--upstream http://127.0.0.1:9/billing --scopes "billing:read" >/dev/null || fail "resource 2"
 "${ctl[@]}" grant create --zone acme --app "$app" --resource resource://orders \
@@ -212,6 +213,19 @@ c=$(post "$(form resource=resource://orders scope=orders:read ttl_seconds=60)")
 [ "$c" = 200 ] && [ "$(json "['expires_in']" <"$tmp/body")" = 60 ] || fail "ttl 60: $c"
 pass "TTL: 3601 and -5 refused (400), 0 means 900, 60 honoured"
 
+# --- hardening beyond the reference (independent review) --------------------------------
+c=$(post "$(form resource=resource://orders resource=$res_id scope=orders:read)")
+[ "$c" = 200 ] && [ "$(json "['target_resources']" <"$tmp/body")" = "['resource://orders']" ] ||
+	fail "a resource named by id and identifier: $c $(cat "$tmp/body")"
+expect 400 invalid_token "malformed request body" "$(form resource=resource://orders 'scope=orders:read%20%FF')"
+expect 400 invalid_token "malformed request body" "$(form resource=resource://%C0%AF)"
+expect 400 invalid_token "scope exceeds" "$(form resource=resource://orders "scope=$(head -c 5000 /dev/zero | tr '\0' a)")"
+expect 401 access_denied "invalid gateway exchange signature" "$(form resource=resource://orders)" \
+	-H 'X-Caracal-Gateway-Timestamp: 1'
+c=$(post "grant_type=$grant&zone_id=%20$zone%20&application_id=%20$app&client_secret=$secret&resource=resource://orders&scope=orders:read")
+[ "$c" = 200 ] || fail "trimmed zone_id/application_id: $c $(cat "$tmp/body")"
+pass "one resource by id and identifier mints once; bad UTF-8, long scope, gateway headers refused; ids trimmed"
+
 # --- subject tokens (spec §2.6) ----------------------------------------------------------
 st_type='urn:ietf:params:oauth:token-type:access_token'
 expect 401 invalid_token "invalid subject_token" \
@@ -250,7 +264,11 @@ done
 expect 429 provider_rate_limited "authentication rate limit" "$wrong"
 expect 429 provider_rate_limited "authentication rate limit" \
 	"grant_type=$grant&zone_id=$zone&application_id=$app2&client_secret=$secret2&resource=resource://orders&scope=orders:read"
-pass "61st failure in a minute: 429, and the application stays blocked even with its secret"
+for i in $(seq 1 200); do
+	post "grant_type=$grant&zone_id=$zone&application_id=junk-$i&client_secret=x&resource=resource://orders" >/dev/null
+done
+expect 429 provider_rate_limited "authentication rate limit" "$wrong"
+pass "61st failure in a minute: 429, and the application stays blocked even with its secret (and after 200 other ids failed)"
 
 # --- audit evidence ----------------------------------------------------------------------------
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""

@@ -92,6 +92,39 @@ static void test_malformed_bodies(void **state)
 	expect_error(BASE "&x=%", 400, "invalid_token", "malformed request body");
 }
 
+static void test_text_rules(void **state)
+{
+	(void)state;
+	/* Invalid UTF-8, overlong forms, surrogates and control bytes. */
+	expect_error(BASE "&x=%FF", 400, "invalid_token", "malformed request body");
+	expect_error(BASE "&x=%C0%AF", 400, "invalid_token", "malformed request body");
+	expect_error(BASE "&x=%ED%A0%80", 400, "invalid_token", "malformed request body");
+	expect_error(BASE "&x=%01", 400, "invalid_token", "malformed request body");
+	expect_error(BASE "&x=%7F", 400, "invalid_token", "malformed request body");
+	sts_form f;
+	sts_form_error fe;
+	/* A raw NUL inside the body cannot cut a value short. */
+	char body[512];
+	int n = snprintf(body, sizeof body, "%s&client_id=a", BASE);
+	body[n - 1] = '\0';
+	assert_int_equal(sts_form_parse(body, (size_t)n, arena, &f, &fe), -1);
+	assert_int_equal(fe.status, 400);
+	/* Valid multibyte text and a scope at the bound pass; beyond it, 400. */
+	assert_int_equal(parse(BASE "&x=%C3%A9%E2%82%AC%F0%9F%98%80", &f, &fe), 0);
+	char *big = malloc(STS_FORM_MAX_SCOPE + 256);
+	assert_non_null(big);
+	snprintf(big, STS_FORM_MAX_SCOPE + 256, "%s",
+	         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3A"
+	         "grant-type%3Atoken-exchange&scope=");
+	size_t len = strlen(big);
+	memset(big + len, 'a', STS_FORM_MAX_SCOPE + 1);
+	big[len + STS_FORM_MAX_SCOPE + 1] = '\0';
+	expect_error(big, 400, "invalid_token", "scope exceeds");
+	big[len + STS_FORM_MAX_SCOPE] = '\0';
+	assert_int_equal(parse(big, &f, &fe), 0);
+	free(big);
+}
+
 static void test_duplicates(void **state)
 {
 	(void)state;
@@ -173,6 +206,7 @@ int main(void)
 	    cmocka_unit_test(test_resources_trimmed_deduped_sorted),
 	    cmocka_unit_test(test_malformed_bodies),
 	    cmocka_unit_test(test_duplicates),
+	    cmocka_unit_test(test_text_rules),
 	    cmocka_unit_test(test_forbidden_fields),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_grant_and_token_types),

@@ -17,7 +17,6 @@
 #include <time.h>
 
 #define CACHE_SLOTS 8192
-#define LOCK_SLOTS 4096
 
 struct cache_entry {
 	char stored[SECRET_HASH_MAX];
@@ -25,18 +24,9 @@ struct cache_entry {
 	int64_t expires_us;
 };
 
-struct lock_entry {
-	unsigned char key[32]; /* keyed hash of the application id */
-	int64_t window_start_us;
-	uint32_t failures;
-	int64_t blocked_until_us;
-};
-
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t lock_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_entry *cache;
-static struct lock_entry *lockouts;
 static unsigned char slot_key[32]; /* random: an attacker cannot aim at slots */
 static sem_t cold_slots;
 static int init_concurrency = 2;
@@ -52,11 +42,10 @@ static void count_verification(const char *kind)
 static void init_once(void)
 {
 	cache = calloc(CACHE_SLOTS, sizeof *cache);
-	lockouts = calloc(LOCK_SLOTS, sizeof *lockouts);
 	if (RAND_bytes(slot_key, sizeof slot_key) != 1)
 		abort(); /* no CSPRNG: nothing on the authority path is safe */
 	metrics_scope = host_scope_new("core", "sts");
-	if (cache == NULL || lockouts == NULL)
+	if (cache == NULL)
 		abort(); /* at start-up: nothing useful can run */
 	sem_init(&cold_slots, 0, (unsigned)init_concurrency);
 }
@@ -87,29 +76,34 @@ static size_t slot_of(const unsigned char k[32], size_t slots)
 	return (size_t)(v % slots);
 }
 
-client_auth_result client_auth_verify(const char *stored_hash, const char *secret, size_t len,
-                                      int64_t wait_ms)
+int client_auth_warm(const char *stored_hash, const char *secret, size_t len)
+{
+	client_auth_init(0);
+	size_t slen = strlen(stored_hash);
+	if (slen >= SECRET_HASH_MAX)
+		return 0;
+	unsigned char digest[32], k[32];
+	sha256(secret, len, digest);
+	keyed(stored_hash, slen, k);
+	int64_t now = clock_monotonic_us();
+	pthread_mutex_lock(&cache_lock);
+	const struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
+	int warm = e->expires_us > now && strcmp(e->stored, stored_hash) == 0 &&
+	           CRYPTO_memcmp(e->digest, digest, sizeof digest) == 0;
+	pthread_mutex_unlock(&cache_lock);
+	OPENSSL_cleanse(digest, sizeof digest);
+	if (warm)
+		count_verification("warm");
+	return warm;
+}
+
+client_auth_result client_auth_cold(const char *stored_hash, const char *secret, size_t len,
+                                    int64_t wait_ms)
 {
 	client_auth_init(0);
 	size_t slen = strlen(stored_hash);
 	if (slen >= SECRET_HASH_MAX)
 		return CLIENT_AUTH_MISMATCH;
-	unsigned char digest[32], k[32];
-	sha256(secret, len, digest);
-	keyed(stored_hash, slen, k);
-	size_t slot = slot_of(k, CACHE_SLOTS);
-	int64_t now = clock_monotonic_us();
-
-	pthread_mutex_lock(&cache_lock);
-	struct cache_entry *e = &cache[slot];
-	int warm = e->expires_us > now && strcmp(e->stored, stored_hash) == 0 &&
-	           CRYPTO_memcmp(e->digest, digest, sizeof digest) == 0;
-	pthread_mutex_unlock(&cache_lock);
-	if (warm) {
-		count_verification("warm");
-		return CLIENT_AUTH_OK;
-	}
-
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += wait_ms / 1000;
@@ -129,8 +123,11 @@ client_auth_result client_auth_verify(const char *stored_hash, const char *secre
 	if (!ok)
 		return CLIENT_AUTH_MISMATCH;
 
+	unsigned char digest[32], k[32];
+	sha256(secret, len, digest);
+	keyed(stored_hash, slen, k);
 	pthread_mutex_lock(&cache_lock);
-	e = &cache[slot];
+	struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
 	memcpy(e->stored, stored_hash, slen + 1);
 	memcpy(e->digest, digest, sizeof digest);
 	e->expires_us = clock_monotonic_us() + CLIENT_AUTH_CACHE_TTL_US;
@@ -139,58 +136,12 @@ client_auth_result client_auth_verify(const char *stored_hash, const char *secre
 	return CLIENT_AUTH_OK;
 }
 
-static struct lock_entry *lock_slot(const char *app_id, unsigned char k[32])
-{
-	keyed(app_id, strlen(app_id), k);
-	return &lockouts[slot_of(k, LOCK_SLOTS)];
-}
-
-int client_auth_blocked(const char *app_id, int64_t now_us)
-{
-	client_auth_init(0);
-	unsigned char k[32];
-	pthread_mutex_lock(&lock_lock);
-	struct lock_entry *e = lock_slot(app_id, k);
-	int blocked = memcmp(e->key, k, sizeof k) == 0 && e->blocked_until_us > now_us;
-	pthread_mutex_unlock(&lock_lock);
-	return blocked;
-}
-
-int client_auth_failed(const char *app_id, int64_t now_us)
-{
-	client_auth_init(0);
-	unsigned char k[32];
-	int locked = 0;
-	pthread_mutex_lock(&lock_lock);
-	struct lock_entry *e = lock_slot(app_id, k);
-	if (memcmp(e->key, k, sizeof k) != 0 ||
-	    now_us - e->window_start_us >= CLIENT_AUTH_WINDOW_US) {
-		/* A live block is never evicted by another application. */
-		if (memcmp(e->key, k, sizeof k) != 0 && e->blocked_until_us > now_us) {
-			pthread_mutex_unlock(&lock_lock);
-			return 0;
-		}
-		memcpy(e->key, k, sizeof k);
-		e->window_start_us = now_us;
-		e->failures = 0;
-	}
-	if (++e->failures > CLIENT_AUTH_FAILURE_LIMIT && e->blocked_until_us <= now_us) {
-		e->blocked_until_us = now_us + CLIENT_AUTH_WINDOW_US;
-		locked = 1;
-	}
-	pthread_mutex_unlock(&lock_lock);
-	return locked;
-}
-
 void client_auth_reset(void)
 {
 	client_auth_init(0);
 	pthread_mutex_lock(&cache_lock);
 	memset(cache, 0, CACHE_SLOTS * sizeof *cache);
 	pthread_mutex_unlock(&cache_lock);
-	pthread_mutex_lock(&lock_lock);
-	memset(lockouts, 0, LOCK_SLOTS * sizeof *lockouts);
-	pthread_mutex_unlock(&lock_lock);
 	atomic_store(&cold_count, 0);
 }
 

@@ -57,6 +57,39 @@ static int hexval(char c)
 	return -1;
 }
 
+/* Decoded values must be valid UTF-8 without control characters other than
+ * tab, CR and LF: every value ends up in C strings, JSON audit events and
+ * policy input, and a raw NUL would silently cut a value short. */
+static int text_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return 0;
+			i++;
+			continue;
+		}
+		size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+		if (len == 0 || c > 0xf4 || i + len > n)
+			return 0;
+		uint32_t cp = c & (0xff >> (len + 1));
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and values beyond U+10FFFF. */
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 /* Decode one component ('+' is a space). NUL bytes are refused: every value
  * ends up in C strings, and a NUL could cut one short. */
 static char *decode(caracal_arena *arena, const char *s, size_t n, int *malformed)
@@ -83,6 +116,8 @@ static char *decode(caracal_arena *arena, const char *s, size_t n, int *malforme
 		}
 	}
 	out[o] = '\0';
+	if (!text_ok(out, o))
+		*malformed = 1;
 	return out;
 }
 
@@ -171,8 +206,8 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
 			continue;
 		for (size_t b = a + 1; b < count; b++)
 			if (strcmp(names[a], names[b]) == 0)
-				return fail(fe, 400, "invalid_token", "duplicate form field: %.64s",
-				            names[a]);
+				return fail(fe, 400, "invalid_token", "duplicate form field: %s",
+				            strlen(names[a]) <= 64 ? names[a] : "(a long name)");
 	}
 	/* Rule 6. */
 	for (size_t a = 0; a < count; a++)
@@ -227,6 +262,11 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
 			            STS_FORM_MAX_RESOURCES);
 		out->resources[out->resource_count++] = canon[r];
 	}
+
+	/* A bound the reference lacks: the scope string is copied into the
+	 * mandate and into audit evidence. */
+	if (out->scope != NULL && strlen(out->scope) > STS_FORM_MAX_SCOPE)
+		return fail(fe, 400, "invalid_token", "scope exceeds %d bytes", STS_FORM_MAX_SCOPE);
 
 	/* Rule 10. */
 	if (out->grant_type == NULL || strcmp(out->grant_type, STS_GRANT_TOKEN_EXCHANGE) != 0)

@@ -17,6 +17,7 @@
 #define STS_FORM_MAX_BODY 65536
 #define STS_FORM_MAX_FIELDS 64
 #define STS_FORM_MAX_RESOURCES 32
+#define STS_FORM_MAX_SCOPE 4096
 
 #define STS_GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
 #define STS_TOKEN_TYPE_ACCESS "urn:ietf:params:oauth:token-type:access_token"

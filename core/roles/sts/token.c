@@ -25,6 +25,8 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct token_job {
 	deferred_work dw; /* must stay first */
 	caracal_arena *arena;
 	sts_form form;
+	const char *zone; /* trimmed zone_id, once authenticated (arena) */
 	char request_id[REQUEST_ID_MAX + 1];
 };
 
@@ -114,7 +117,7 @@ static int audit_exchange(struct token_job *job, const char *decision, const cha
 	              determining != NULL ? determining : json_array(), "metadata", meta);
 	if (fields == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
-	int rc = role_audit(f->zone_id, "token_exchange", fields, err);
+	int rc = role_audit(job->zone, "token_exchange", fields, err);
 	json_decref(fields);
 	return rc;
 }
@@ -138,8 +141,10 @@ static size_t split_scopes(caracal_arena *arena, const char *scope, const char *
 		if (p == s)
 			break;
 		char *tok = arena_strndup(arena, s, (size_t)(p - s));
-		if (tok == NULL)
+		if (tok == NULL) {
+			*overflow = -1; /* out of memory: the caller refuses */
 			return n;
+		}
 		int dup = 0;
 		for (size_t i = 0; i < n && !dup; i++)
 			dup = strcmp(out[i], tok) == 0;
@@ -184,26 +189,121 @@ static int collect_grant(void *ud, const void *record)
 	return CARACAL_OK;
 }
 
-static json_t *strlist_json(const caracal_strlist *l)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a != NULL && i < l->count; i++)
-		json_array_append_new(a, json_string(l->items[i]));
-	return a;
-}
-
+/* NULL on any failure, so a json_pack taking it fails as a whole: a list
+ * with an element missing must never reach the policy or a mandate. */
 static json_t *array_of(const char *const *items, size_t n)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; a != NULL && i < n; i++)
-		json_array_append_new(a, json_string(items[i]));
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		if (json_array_append_new(a, json_string(items[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
 	return a;
+}
+
+static json_t *strlist_json(const caracal_strlist *l)
+{
+	return array_of(l->items, l->count);
+}
+
+/* ---- client authentication helpers ------------------------------------------ */
+
+#define AUTH_FAILURE_LIMIT 60
+#define AUTH_WINDOW_US (60 * 1000000LL)
+
+static const char *trimmed(caracal_arena *arena, const char *s)
+{
+	if (s == NULL)
+		return "";
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	return arena_strndup(arena, s, n);
+}
+
+/* The failure lockout of §2.5, counted in storage (shared by every caracald,
+ * and no table eviction can reset it): more than 60 failed authentications
+ * of one application id within the current and the previous minute-window
+ * lock it out until those windows have passed (so at most two minutes; the
+ * two-window sum never under-counts a burst that straddles a boundary).
+ * count = 0 asks (rate_hit with limit 0 reads a window without counting);
+ * count = 1 records one failure. Returns 1 when locked out, 0 when not, -1
+ * when the store cannot tell (the caller refuses: fail closed).
+ *
+ * A confirmed lockout is also remembered in-process until it ends, so the
+ * warm path (a cached, already verified secret) refuses a locked-out
+ * application without a storage round trip. Forgetting such an entry early
+ * could only let the right secret through: guesses always reach storage. */
+#define LOCAL_BLOCKS 1024
+static struct {
+	unsigned char key[16];
+	int64_t until_us;
+} local_blocks[LOCAL_BLOCKS];
+static pthread_mutex_t local_blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lockout_key(const char *app_id, unsigned char digest[32], char *key, size_t cap)
+{
+	unsigned int dlen = 32;
+	EVP_Digest(app_id, strlen(app_id), digest, &dlen, EVP_sha256(), NULL);
+	size_t o = (size_t)snprintf(key, cap, "authfail:");
+	for (size_t i = 0; i < 16 && o + 2 < cap; i++)
+		o += (size_t)snprintf(key + o, cap - o, "%02x", digest[i]);
+}
+
+static size_t block_slot(const unsigned char digest[32])
+{
+	return ((size_t)digest[16] << 8 | digest[17]) % LOCAL_BLOCKS;
+}
+
+static int locally_blocked(const char *app_id, int64_t now_us)
+{
+	unsigned char digest[32];
+	char key[80];
+	lockout_key(app_id, digest, key, sizeof key);
+	size_t slot = block_slot(digest);
+	pthread_mutex_lock(&local_blocks_lock);
+	int blocked =
+	    memcmp(local_blocks[slot].key, digest, 16) == 0 && local_blocks[slot].until_us > now_us;
+	pthread_mutex_unlock(&local_blocks_lock);
+	return blocked;
+}
+
+static int auth_lockout(const role_deps *deps, const char *app_id, int64_t now_us, int count,
+                        caracal_error *err)
+{
+	unsigned char digest[32];
+	char key[80];
+	lockout_key(app_id, digest, key, sizeof key);
+	int64_t cur = now_us - now_us % AUTH_WINDOW_US, prev = cur - AUTH_WINDOW_US;
+	uint64_t in_cur = 0, in_prev = 0;
+	int rc = deps->storage->rate_hit(deps->storage_tctx, key, cur, AUTH_WINDOW_US,
+	                                 count ? UINT64_MAX : 0, &in_cur, err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_DENIED)
+		return -1;
+	rc = deps->storage->rate_hit(deps->storage_tctx, key, prev, AUTH_WINDOW_US, 0, &in_prev,
+	                             err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_DENIED)
+		return -1;
+	if (in_cur + in_prev <= AUTH_FAILURE_LIMIT)
+		return 0;
+	size_t slot = block_slot(digest);
+	pthread_mutex_lock(&local_blocks_lock);
+	memcpy(local_blocks[slot].key, digest, 16);
+	local_blocks[slot].until_us = cur + 2 * AUTH_WINDOW_US;
+	pthread_mutex_unlock(&local_blocks_lock);
+	return 1;
 }
 
 /* ---- the pipeline (worker) ------------------------------------------------ */
 
 struct granted {
 	const char *identifier;
+	const char *id;
 	int64_t max_ttl_s; /* 0: no obligation */
 };
 
@@ -225,47 +325,72 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	client_auth_init((int)st->secret_verify_concurrency);
 	int64_t now_us = clock_now_us();
 
-	/* §2.1 rule 12 and §2.5: lockout, then client authentication. */
-	const char *app_id = f->application_id != NULL ? f->application_id : "";
-	if (app_id[0] != '\0' && client_auth_blocked(app_id, now_us)) {
-		set_error(job, 429, "provider_rate_limited", "authentication rate limit exceeded");
+	/* §2.5: client authentication. application_id and zone_id are trimmed. */
+	const char *app_id = trimmed(arena, f->application_id);
+	const char *zone = trimmed(arena, f->zone_id);
+	if (app_id == NULL || zone == NULL) {
+		set_error(job, 503, "sts_unavailable", "out of memory");
 		return;
 	}
 	caracal_application app = {.size = sizeof app};
 	int rc = CARACAL_E_NOTFOUND;
-	if (app_id[0] != '\0' && f->zone_id != NULL && f->zone_id[0] != '\0')
-		rc = deps.storage->application_get(deps.storage_tctx, f->zone_id, app_id, arena,
-		                                   &app, &err);
-	if (rc == CARACAL_E_UNAVAIL || rc == CARACAL_E_TIMEOUT || rc == CARACAL_E_INTERNAL ||
-	    rc == CARACAL_E_NOMEM) {
+	if (app_id[0] != '\0' && zone[0] != '\0')
+		rc = deps.storage->application_get(deps.storage_tctx, zone, app_id, arena, &app,
+		                                   &err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
+		/* A storage fault is not a failed login: never counted, never 401. */
 		log_error("sts", "request %s: storage: %s", job->request_id, err.message);
 		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
 		return;
 	}
-	int authenticated = 0;
-	if (rc == CARACAL_OK && app.archived_at_us == 0 &&
-	    (app.expires_at_us == 0 || app.expires_at_us > now_us) && f->client_secret != NULL &&
-	    app.client_secret_hash != NULL) {
-		client_auth_result ar =
-		    client_auth_verify(app.client_secret_hash, f->client_secret,
-		                       strlen(f->client_secret), COLD_VERIFY_WAIT_MS);
-		if (ar == CLIENT_AUTH_BUSY) {
-			set_error(job, 503, "sts_unavailable",
-			          "too many client verifications in progress; retry");
+	int usable = rc == CARACAL_OK && app.archived_at_us == 0 &&
+	             (app.expires_at_us == 0 || app.expires_at_us > now_us) &&
+	             f->client_secret != NULL && app.client_secret_hash != NULL;
+	const char *secret = f->client_secret != NULL ? f->client_secret : "";
+	if (app_id[0] != '\0' && locally_blocked(app_id, now_us)) {
+		set_error(job, 429, "provider_rate_limited", "authentication rate limit exceeded");
+		return;
+	}
+	int authenticated =
+	    usable && client_auth_warm(app.client_secret_hash, secret, strlen(secret));
+	if (!authenticated) {
+		/* Only a cold verification can be a guess: the lockout (cluster-wide,
+		 * in storage, so no table eviction can reset it) is consulted before
+		 * the Argon2id work and counts every failure. */
+		int lock = auth_lockout(&deps, app_id, now_us, 0, &err);
+		if (lock < 0) {
+			set_error(job, 429, "provider_rate_limited",
+			          "authentication rate limit unavailable");
 			return;
 		}
-		authenticated = ar == CLIENT_AUTH_OK;
-	}
-	if (!authenticated) {
-		if (app_id[0] != '\0' && client_auth_failed(app_id, now_us)) {
+		if (lock > 0) {
 			set_error(job, 429, "provider_rate_limited",
 			          "authentication rate limit exceeded");
+			return;
+		}
+		if (usable) {
+			client_auth_result ar = client_auth_cold(
+			    app.client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
+			if (ar == CLIENT_AUTH_BUSY) {
+				set_error(job, 503, "sts_unavailable",
+				          "too many client verifications in progress; retry");
+				return;
+			}
+			authenticated = ar == CLIENT_AUTH_OK;
+		}
+	}
+	if (!authenticated) {
+		int lock = auth_lockout(&deps, app_id, now_us, 1, &err);
+		if (lock != 0) {
+			set_error(job, 429, "provider_rate_limited",
+			          lock < 0 ? "authentication rate limit unavailable"
+			                   : "authentication rate limit exceeded");
 			return;
 		}
 		set_error(job, 401, "access_denied", "invalid client credentials");
 		return;
 	}
-	const char *zone = f->zone_id;
+	job->zone = zone;
 
 	/* §2.11: federation is not offered yet; refuse, never ignore. */
 	int has_subject = f->subject_token != NULL && f->subject_token[0] != '\0';
@@ -369,14 +494,19 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *scopes[MAX_SCOPES];
 	int overflow;
 	size_t nscopes = split_scopes(arena, f->scope, scopes, MAX_SCOPES, &overflow);
-	if (overflow) {
+	if (overflow != 0) {
 		jwt_free(&subject);
-		set_error(job, 400, "invalid_token", "too many scopes");
+		if (overflow < 0)
+			set_error(job, 503, "sts_unavailable", "out of memory");
+		else
+			set_error(job, 400, "invalid_token", "too many scopes");
 		return;
 	}
 
 	struct granted granted[STS_FORM_MAX_RESOURCES];
 	size_t ngranted = 0;
+	const char *seen_ids[STS_FORM_MAX_RESOURCES];
+	size_t nseen = 0;
 	char deny_reason[128] = "";
 	json_t *traits = strlist_json(&app.traits);
 
@@ -395,6 +525,15 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
 			goto out;
 		}
+		/* The same resource named by id and by identifier is one resource:
+		 * evaluated, rate-counted and listed once. */
+		int seen = 0;
+		for (size_t g = 0; g < nseen && !seen; g++)
+			seen = strcmp(seen_ids[g], res.id) == 0;
+		if (seen)
+			continue;
+		seen_ids[nseen++] = res.id;
+
 		/* Mintable scopes: the declared ones, plus agent:lifecycle for a
 		 * resource with an upstream (§1.8). */
 		int scopes_ok = 1;
@@ -491,17 +630,38 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			                   ? json_string_value(r0)
 			                   : json_string_value(json_object_get(r0, "reason"));
 		}
-		if (dec.effect == CARACAL_EFFECT_ALLOW) {
-			int64_t max_ttl = 0;
-			json_t *obl =
-			    dec.obligations.ptr != NULL && dec.obligations.len > 0
-			        ? json_loadb(dec.obligations.ptr, dec.obligations.len, 0, &je)
-			        : NULL;
+		/* An obligation the core cannot read is not an obligation it may
+		 * drop: an allow whose obligations do not parse, or whose
+		 * max_ttl_seconds is not a positive integer, is a policy failure. */
+		int64_t max_ttl = 0;
+		int obligations_ok = 1;
+		if (dec.effect == CARACAL_EFFECT_ALLOW && dec.obligations.ptr != NULL &&
+		    dec.obligations.len > 0) {
+			json_t *obl = json_loadb(dec.obligations.ptr, dec.obligations.len, 0, &je);
 			json_t *mt = json_object_get(obl, "max_ttl_seconds");
-			if (json_is_integer(mt) && json_integer_value(mt) > 0)
+			if (!json_is_object(obl))
+				obligations_ok = 0;
+			else if (mt != NULL &&
+			         (!json_is_integer(mt) || json_integer_value(mt) <= 0))
+				obligations_ok = 0;
+			else if (mt != NULL)
 				max_ttl = (int64_t)json_integer_value(mt);
 			json_decref(obl);
-			granted[ngranted++] = (struct granted){res.identifier, max_ttl};
+		}
+		if (!obligations_ok) {
+			json_decref(determining);
+			json_decref(reasons);
+			log_error("sts", "request %s: unreadable policy obligations",
+			          job->request_id);
+			caracal_error ae = {0};
+			if (audit_exchange(job, "deny", "policy_eval_failed", ident, NULL, NULL,
+			                   &ae) != CARACAL_OK)
+				goto audit_failed;
+			set_error(job, 503, "policy_eval_failed", "policy evaluation failed");
+			goto out;
+		}
+		if (dec.effect == CARACAL_EFFECT_ALLOW) {
+			granted[ngranted++] = (struct granted){res.identifier, res.id, max_ttl};
 			rc = audit_exchange(
 			    job, "allow", "complete", ident, determining,
 			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
@@ -567,24 +727,6 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
-	caracal_authority_record rec = {
-	    .size = sizeof rec,
-	    .id = sid,
-	    .zone_id = zone,
-	    .session_type = "application",
-	    .subject_id = app.id,
-	    .status = "active",
-	    .expires_at_us = exp * 1000000,
-	    .authenticated_at_us = now_us,
-	    .claims_json = {"{}", 2},
-	};
-	rc = deps.storage->authority_record_create(deps.storage_tctx, &rec, &err);
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: authority record: %s", job->request_id, err.message);
-		set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-
 	const char *target[STS_FORM_MAX_RESOURCES];
 	for (size_t g = 0; g < ngranted; g++)
 		target[g] = granted[g].identifier;
@@ -619,13 +761,37 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	char jti_key[64];
 	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
 	rc = deps.storage->single_use_claim(deps.storage_tctx, zone, jti_key, exp * 1000000, &err);
-	if (rc != CARACAL_OK) {
+	if (rc == CARACAL_E_CONFLICT) {
 		caracal_error ae = {0};
-		role_audit(zone, "jti_collision",
-		           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
-		                     "decision", "deny", "evaluation_status", "anomaly", "metadata",
-		                     "jti", jti, "application_id", app.id),
-		           &ae);
+		json_t *anomaly =
+		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
+		              "decision", "deny", "evaluation_status", "anomaly", "metadata", "jti",
+		              jti, "application_id", app.id);
+		role_audit(zone, "jti_collision", anomaly, &ae);
+		json_decref(anomaly);
+	}
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: jti registry: %s", job->request_id, err.message);
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	/* The authority record last: every step that can still refuse the
+	 * token ran before it, so no refused exchange leaves a live record. */
+	caracal_authority_record rec = {
+	    .size = sizeof rec,
+	    .id = sid,
+	    .zone_id = zone,
+	    .session_type = "application",
+	    .subject_id = app.id,
+	    .status = "active",
+	    .expires_at_us = exp * 1000000,
+	    .authenticated_at_us = now_us,
+	    .claims_json = {"{}", 2},
+	};
+	rc = deps.storage->authority_record_create(deps.storage_tctx, &rec, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: authority record: %s", job->request_id, err.message);
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
@@ -633,8 +799,22 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	json_t *extra =
 	    json_pack("{s:s, s:s, s:I, s:o}", "authority_record_id", sid, "jti", jti, "expires_at",
 	              (json_int_t)exp, "target", array_of(target, ngranted));
-	if (audit_exchange(job, "allow", "issued", NULL, NULL, extra, &err) != CARACAL_OK)
+	if (audit_exchange(job, "allow", "issued", NULL, NULL, extra, &err) != CARACAL_OK) {
+		/* No token leaves without its evidence; the record it would have
+		 * anchored is revoked so nothing can build on it. */
+		caracal_error re = {0};
+		uint64_t changed = 0;
+		caracal_revocation rv = {.size = sizeof rv,
+		                         .zone_id = zone,
+		                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
+		                         .target_id = sid,
+		                         .reason = "audit_unavailable",
+		                         .revoked_at_us = clock_now_us()};
+		if (deps.storage->revoke(deps.storage_tctx, &rv, &changed, &re) != CARACAL_OK)
+			log_error("sts", "request %s: could not revoke record %s: %s",
+			          job->request_id, sid, re.message);
 		goto audit_failed;
+	}
 
 	json_t *resp = json_pack("{s:s, s:s, s:I}", "access_token", jws, "token_type", "Bearer",
 	                         "expires_in", (json_int_t)ttl);
@@ -711,6 +891,16 @@ static void route_token(request_ctx *rc)
 	if (req->query[0] != '\0') {
 		respond_now(rc, request_id, 400, "invalid_token",
 		            "query parameters are not allowed");
+		return;
+	}
+	/* §2.10: a gateway-authenticated exchange is not offered by this STS (no
+	 * gateway key): any of its headers is a failed gateway authentication,
+	 * never a plain client exchange. */
+	if (http_request_header(req, "X-Caracal-Gateway-Timestamp", NULL) != NULL ||
+	    http_request_header(req, "X-Caracal-Gateway-Request", NULL) != NULL ||
+	    http_request_header(req, "X-Caracal-Gateway-Signature", NULL) != NULL) {
+		respond_now(rc, request_id, 401, "access_denied",
+		            "invalid gateway exchange signature");
 		return;
 	}
 	if (!is_form(req)) {

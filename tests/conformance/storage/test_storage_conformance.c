@@ -1409,6 +1409,10 @@ static void test_rate_hit(void **state)
 	assert_int_equal(count, 3);
 	RC(CARACAL_E_DENIED, S->rate_hit(T, key, w0, len, 3, &count, &err_));
 	assert_int_equal(count, 3);
+	/* Limit 0 reads the window without counting (the STS lockout's peek). */
+	count = 99;
+	RC(CARACAL_E_DENIED, S->rate_hit(T, key, w0, len, 0, &count, &err_));
+	assert_int_equal(count, 3);
 	/* A higher limit counts from where the window is (denied hits did not count). */
 	OK(S->rate_hit(T, key, w0, len, 10, &count, &err_));
 	assert_int_equal(count, 4);
