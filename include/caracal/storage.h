@@ -299,7 +299,8 @@ typedef struct caracal_storage_ops {
 	 * key. *count receives the hits in the window including this one; DENIED
 	 * (and the hit not counted) when it would exceed limit, with *count then
 	 * the hits already in the window — so limit 0 reads a window without
-	 * counting (DENIED, *count = hits so far). */
+	 * counting (DENIED, *count = hits so far). A window stays readable for
+	 * at least an hour after it ends, so callers may sum recent windows. */
 	int (*rate_hit)(void *tctx, const char *key, int64_t window_start_us, int64_t window_len_us,
 	                uint64_t limit, uint64_t *count, caracal_error *err);
 

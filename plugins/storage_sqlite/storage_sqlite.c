@@ -1885,6 +1885,7 @@ static const char sql_rate_hit[] =
     " AND hits < ?3 RETURNING hits";
 static const char sql_rate_get[] =
     "SELECT hits FROM rate_windows WHERE key = ?1 AND window_start_us = ?2";
+#define SS_RATE_KEEP_US (3600 * 1000000LL)
 static const char sql_rate_purge[] =
     "DELETE FROM rate_windows WHERE rowid IN (SELECT rowid FROM rate_windows"
     " WHERE window_end_us <= ?1 LIMIT 256)";
@@ -1969,8 +1970,12 @@ static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int
 	}
 	if (rc == CARACAL_OK && ++t->hits % SS_PURGE_EVERY == 0 &&
 	    (rc = prep(t, sql_rate_purge, &st, what, err)) == CARACAL_OK) {
-		/* Windows that ended before this one began are dead. */
-		sqlite3_bind_int64(st, 1, window_start_us);
+		/* Windows stay readable for an hour after they end (callers sum
+		 * recent windows, storage.h); older ones are dead. */
+		sqlite3_bind_int64(st, 1,
+		                   window_start_us > INT64_MIN + SS_RATE_KEEP_US
+		                       ? window_start_us - SS_RATE_KEEP_US
+		                       : INT64_MIN);
 		rc = step_done(t, st, what, err);
 	}
 	rc = tx_end(t, rc, what, err);

@@ -1429,6 +1429,13 @@ static void test_rate_hit(void **state)
 		OK(S->rate_hit(T, key2, w0 + (10 + i) * len, len, 5, &count, &err_));
 	OK(S->rate_hit(T, key2, w0 + 139 * len, len, 5, &count, &err_));
 	assert_int_equal(count, 2);
+	/* Windows of the last hour stay readable (the STS sums recent ones). */
+	for (int i = 0; i < 200; i++)
+		OK(S->rate_hit(T, key2, w0 + 139 * len, len, 1000, &count, &err_));
+	RC(CARACAL_E_DENIED, S->rate_hit(T, key2, w0 + 138 * len, len, 0, &count, &err_));
+	assert_int_equal(count, 1);
+	RC(CARACAL_E_DENIED, S->rate_hit(T, key2, w0 + 80 * len, len, 0, &count, &err_));
+	assert_int_equal(count, 1);
 }
 
 static void test_subject_issuers(void **state)
