@@ -34,14 +34,21 @@
 #define AUDIT_SPOOL_RETRY_MAX_MS 2000
 #define AUDIT_REPLAY_IDS 131072 /* envelope ids remembered for replay checks */
 
+/* Envelope fields beside "data" (see publish_item). */
+#define FIELD_ID "event_id"
+#define FIELD_ZONE "event_zone_id"
+#define FIELD_TYPE "event_type"
+#define FIELD_AT "event_occurred_at_us"
+
 struct audit_item {
 	struct audit_item *next;
 	char id[UUID_TEXT_LEN + 1];
 	char *zone_id;
 	char *event_type;
 	int64_t occurred_at_us;
-	char *json; /* canonical */
+	char *json; /* canonical; NULL until item_canon() made it from event */
 	size_t json_len;
+	json_t *event; /* emitted events: canonicalised on the writer thread */
 };
 
 /* The stream of one generation, as the writer thread uses it. */
@@ -93,7 +100,25 @@ static void item_free(struct audit_item *it)
 	free(it->zone_id);
 	free(it->event_type);
 	free(it->json);
+	json_decref(it->event);
 	free(it);
+}
+
+/* The canonical text of it (the worker only queues the event object; the
+ * writer canonicalises it here, before its first use). 0 when it has one;
+ * on failure the event stays queued as an object and is retried. */
+static int item_canon(struct audit_item *it)
+{
+	if (it->json != NULL)
+		return 0;
+	if (it->event == NULL)
+		return -1;
+	it->json = audit_canonical_json(it->event, &it->json_len);
+	if (it->json == NULL)
+		return -1;
+	json_decref(it->event);
+	it->event = NULL;
+	return 0;
 }
 
 static void list_free(struct audit_item *it)
@@ -207,10 +232,25 @@ int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_ty
 	json_object_set_new(event, "event_type", json_string(event_type));
 	json_object_set_new(event, "occurred_at", json_string(when));
 	json_object_set_new(event, "occurred_at_us", json_integer(now));
-	struct audit_item *it = item_from_event(event, err);
-	json_decref(event);
-	if (it == NULL)
-		return err != NULL ? err->code : CARACAL_E_INVAL;
+	/* Only queue here (the caller is a decision worker): the writer thread
+	 * makes the canonical text (item_canon). */
+	struct audit_item *it = calloc(1, sizeof *it);
+	if (it == NULL || zone_id == NULL || zone_id[0] == '\0' || event_type == NULL ||
+	    event_type[0] == '\0') {
+		int code = it == NULL ? CARACAL_E_NOMEM : CARACAL_E_INVAL;
+		free(it);
+		json_decref(event);
+		return caracal_error_set(err, code, "audit event lacks zone_id or event_type");
+	}
+	memcpy(it->id, id, UUID_TEXT_LEN + 1);
+	it->zone_id = strdup(zone_id);
+	it->event_type = strdup(event_type);
+	it->occurred_at_us = now;
+	it->event = event;
+	if (it->zone_id == NULL || it->event_type == NULL) {
+		item_free(it);
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
+	}
 
 	int rc = CARACAL_OK;
 	pthread_mutex_lock(&w->lock);
@@ -228,9 +268,12 @@ int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_ty
 }
 
 /* Append one item to every sink of gen; OK only when all took it. */
-static int append_to_sinks(audit_writer *w, generation *gen, const struct audit_item *it,
+static int append_to_sinks(audit_writer *w, generation *gen, struct audit_item *it,
                            caracal_error *err)
 {
+	if (item_canon(it) != 0)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot canonicalise event %s",
+		                         it->id);
 	for (size_t s = 0; s < gen->settings.sink_count; s++) {
 		size_t idx;
 		const plugin_instance *pi = generation_find(gen, gen->settings.sinks[s], &idx);
@@ -309,7 +352,7 @@ static void fsync_dir_of(const char *path)
 
 /* Append each item of list as one line, then fsync. Returns how many were
  * written (a prefix of the list) — all of them, or -1 on error. */
-static int append_lines(const char *path, const struct audit_item *list, size_t *written)
+static int append_lines(const char *path, struct audit_item *list, size_t *written)
 {
 	*written = 0;
 	int existed = access(path, F_OK) == 0;
@@ -317,7 +360,12 @@ static int append_lines(const char *path, const struct audit_item *list, size_t 
 	if (fd < 0)
 		return -1;
 	int rc = 0;
-	for (const struct audit_item *it = list; it != NULL; it = it->next) {
+	for (struct audit_item *it = list; it != NULL; it = it->next) {
+		if (item_canon(it) != 0) {
+			errno = ENOMEM;
+			rc = -1;
+			break;
+		}
 		if (write_all(fd, it->json, it->json_len) != 0 || write_all(fd, "\n", 1) != 0) {
 			rc = -1;
 			break;
@@ -341,8 +389,10 @@ static int is_transient(int rc)
 }
 
 /* Keep one refused event in the dead-letter file. 0 when it is on disk. */
-static int dead_letter_item(audit_writer *w, const struct audit_item *it, const char *detail)
+static int dead_letter_item(audit_writer *w, struct audit_item *it, const char *detail)
 {
+	if (item_canon(it) != 0)
+		return -1;
 	json_error_t je;
 	json_t *event = json_loadb(it->json, it->json_len, 0, &je);
 	json_t *rec = json_pack("{s:s, s:s, s:s, s:o?}", "reason", "sink_rejected", "detail",
@@ -514,15 +564,29 @@ fail:
 }
 
 /* Seal it and publish it. */
-static int publish_item(struct stream_use *su, const struct audit_item *it, caracal_error *err)
+static int publish_item(struct stream_use *su, struct audit_item *it, caracal_error *err)
 {
 	char mid[UUID_TEXT_LEN + 1];
 	if (uuid_v7(mid) != 0)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no randomness");
-	envelope_field f = {"data", 4, it->json, it->json_len};
+	if (item_canon(it) != 0)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot canonicalise event %s",
+		                         it->id);
+	/* data is the canonical event; the other fields repeat what the writer
+	 * needs from it, signed with it, so the consumer does not parse data
+	 * again (messages with data only are parsed, as before). */
+	char at[24];
+	int atn = snprintf(at, sizeof at, "%lld", (long long)it->occurred_at_us);
+	envelope_field f[5] = {
+	    {"data", 4, it->json, it->json_len},
+	    {FIELD_ID, sizeof FIELD_ID - 1, it->id, UUID_TEXT_LEN},
+	    {FIELD_ZONE, sizeof FIELD_ZONE - 1, it->zone_id, strlen(it->zone_id)},
+	    {FIELD_TYPE, sizeof FIELD_TYPE - 1, it->event_type, strlen(it->event_type)},
+	    {FIELD_AT, sizeof FIELD_AT - 1, at, (size_t)atn},
+	};
 	char *buf = NULL;
 	size_t len = 0;
-	int rc = envelope_seal(su->kr, AUDIT_TOPIC, clock_now_us(), mid, &f, 1, &buf, &len, err);
+	int rc = envelope_seal(su->kr, AUDIT_TOPIC, clock_now_us(), mid, f, 5, &buf, &len, err);
 	if (rc != CARACAL_OK)
 		return rc;
 	rc = su->pi->plugin->stream->publish(su->tctx, AUDIT_TOPIC, buf, len, NULL, NULL, err);
@@ -703,6 +767,46 @@ static int dead_letter(audit_writer *w, struct stream_use *su, const caracal_str
 	return CARACAL_OK;
 }
 
+/* An item from a sealed message that carries the event's id, zone, type and
+ * time beside its canonical data (publish_item); NULL when it does not (or
+ * no memory): the caller then parses data. */
+static struct audit_item *item_from_fields(const envelope_msg *m, const envelope_field *d)
+{
+	const envelope_field *id = envelope_get(m, FIELD_ID);
+	const envelope_field *zone = envelope_get(m, FIELD_ZONE);
+	const envelope_field *type = envelope_get(m, FIELD_TYPE);
+	const envelope_field *at = envelope_get(m, FIELD_AT);
+	if (id == NULL || zone == NULL || type == NULL || at == NULL ||
+	    id->value_len != UUID_TEXT_LEN || zone->value_len == 0 || type->value_len == 0 ||
+	    at->value_len == 0 || at->value_len > 20 || d->value_len == 0)
+		return NULL;
+	char num[24];
+	memcpy(num, at->value, at->value_len);
+	num[at->value_len] = '\0';
+	char *end = NULL;
+	errno = 0;
+	long long when = strtoll(num, &end, 10);
+	if (errno != 0 || end == NULL || *end != '\0')
+		return NULL;
+	struct audit_item *it = calloc(1, sizeof *it);
+	if (it == NULL)
+		return NULL;
+	memcpy(it->id, id->value, UUID_TEXT_LEN);
+	it->id[UUID_TEXT_LEN] = '\0';
+	it->zone_id = strndup(zone->value, zone->value_len);
+	it->event_type = strndup(type->value, type->value_len);
+	it->occurred_at_us = (int64_t)when;
+	it->json = malloc(d->value_len + 1);
+	if (it->zone_id == NULL || it->event_type == NULL || it->json == NULL) {
+		item_free(it);
+		return NULL;
+	}
+	memcpy(it->json, d->value, d->value_len);
+	it->json[d->value_len] = '\0';
+	it->json_len = d->value_len;
+	return it;
+}
+
 static void ack(struct deliver_ctx *c, const caracal_stream_msg *msg)
 {
 	caracal_error e = {0};
@@ -725,7 +829,10 @@ static int on_message(void *ud, const caracal_stream_msg *msg)
 	struct audit_item *it = NULL;
 	if (rc == CARACAL_OK) {
 		const envelope_field *d = envelope_get(&m, "data");
-		if (d == NULL || (it = item_from_text(d->value, d->value_len, &e)) == NULL) {
+		if (d != NULL)
+			it = item_from_fields(&m, d);
+		if (d == NULL ||
+		    (it == NULL && (it = item_from_text(d->value, d->value_len, &e)) == NULL)) {
 			reason = "invalid_event";
 			if (d == NULL)
 				caracal_error_set(&e, CARACAL_E_INVAL, "no data field");

@@ -3,7 +3,9 @@
  *
  * Every operation is one transaction: BEGIN IMMEDIATE for writes (so the
  * write lock is taken up front and waits at most busy_timeout, instead of a
- * deferred transaction failing to upgrade), plain BEGIN for reads. The
+ * deferred transaction failing to upgrade). Every read is one SELECT, so it
+ * runs in SQLite's implicit (autocommit) read transaction, which gives it the
+ * same snapshot an explicit BEGIN/COMMIT would, without two extra steps. The
  * exactly-once decisions (approvals, single-use ids, rate windows, CAS on
  * session status) are guarded UPDATEs/UPSERTs whose change count decides.
  *
@@ -325,7 +327,6 @@ static void reset_all(ss_thread *t)
 			sqlite3_reset(t->stmt[i].st);
 }
 
-static const char sql_begin_r[] = "BEGIN";
 static const char sql_begin_w[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
@@ -350,7 +351,16 @@ static int tx_begin(ss_thread *t, int write, const char *what, caracal_error *er
 		return caracal_error_set(err, CARACAL_E_INTERNAL,
 		                         "storage_sqlite: %s: re-entrant call on a thread context",
 		                         what);
-	int rc = run(t, write ? sql_begin_w : sql_begin_r, what, err);
+	if (!write) {
+		/* One SELECT: its own implicit read transaction (ended by the
+		 * reset in tx_end). Nothing may be open on the connection. */
+		if (!sqlite3_get_autocommit(t->db))
+			return caracal_error_set(err, CARACAL_E_INTERNAL,
+			                         "storage_sqlite: %s: a transaction is open", what);
+		t->in_op = 2;
+		return CARACAL_OK;
+	}
+	int rc = run(t, sql_begin_w, what, err);
 	if (rc == CARACAL_OK)
 		t->in_op = 1;
 	return rc;
@@ -360,6 +370,10 @@ static int tx_begin(ss_thread *t, int write, const char *what, caracal_error *er
 static int tx_end(ss_thread *t, int rc, const char *what, caracal_error *err)
 {
 	reset_all(t);
+	if (t->in_op == 2) { /* implicit read transaction: the reset ended it */
+		t->in_op = 0;
+		return rc;
+	}
 	if (rc == CARACAL_OK)
 		rc = run(t, sql_commit, what, err);
 	if (rc != CARACAL_OK && !sqlite3_get_autocommit(t->db)) {

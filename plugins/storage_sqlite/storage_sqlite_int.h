@@ -34,7 +34,7 @@ typedef struct ss_stmt {
 typedef struct ss_thread {
 	ss_instance *inst;
 	sqlite3 *db;
-	int in_op; /* an operation is running (re-entrancy guard) */
+	int in_op; /* an operation is running (re-entrancy guard): 1 write, 2 read */
 	unsigned claims, hits;
 	size_t nstmt;
 	ss_stmt stmt[SS_STMT_CACHE];
