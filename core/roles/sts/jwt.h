@@ -39,7 +39,7 @@ int jwt_verify_signature(const jwt *j, const char *token, const char *jwks, size
 /* The claim checks of §2.6: iss equals issuer, aud (string or array)
  * contains issuer, exp present and not passed, iat not in the future, nbf
  * honoured, zone_id equals zone, use equals expected_use; leeway 60 s. */
-int jwt_check_claims(const jwt *j, const char *issuer, const char *zone,
-                     const char *expected_use, int64_t now_s, char *why, size_t why_cap);
+int jwt_check_claims(const jwt *j, const char *issuer, const char *zone, const char *expected_use,
+                     int64_t now_s, char *why, size_t why_cap);
 
 #endif
