@@ -35,6 +35,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -650,7 +651,22 @@ static void sha256_hex(const void *data, size_t len, char out[65])
  * active in storage. The engine keeps the previous version until its own
  * activate succeeds; if storage then fails, the previous stored version is
  * activated in the engine again, so engine and storage agree. */
+/* Applies are serialised in this process, so two applies racing in one zone
+ * cannot leave the engine on one version and storage on the other. (Across
+ * processes, each caracald compiles storage's active version at start and
+ * reload.) */
+static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void policy_apply_locked(call *c);
+
 static void policy_apply(call *c)
+{
+	pthread_mutex_lock(&apply_lock);
+	policy_apply_locked(c);
+	pthread_mutex_unlock(&apply_lock);
+}
+
+static void policy_apply_locked(call *c)
 {
 	char id[UUID_TEXT_LEN + 1], sha[65];
 	caracal_error e = {0};
