@@ -10,6 +10,7 @@ libcaracalcore_la_SOURCES = \
 	core/util/uuid.c core/util/uuid.h \
 	core/util/secret_hash.c core/util/secret_hash.h \
 	core/roles/deps.c core/roles/deps.h \
+	core/roles/sts/approvals.c core/roles/sts/approvals.h \
 	core/roles/sts/client_auth.c core/roles/sts/client_auth.h \
 	core/roles/sts/form.c core/roles/sts/form.h \
 	core/roles/sts/jwt.c core/roles/sts/jwt.h \

@@ -62,3 +62,11 @@ TESTS += tests/integration/test_sts.sh
 endif
 EXTRA_DIST += tests/integration/test_sts.sh
 EXTRA_DIST += tests/bench/mint.sh
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_sts_approvals
+TESTS += tests/unit/test_sts_approvals
+tests_unit_test_sts_approvals_SOURCES = tests/unit/test_sts_approvals.c
+tests_unit_test_sts_approvals_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sts_approvals_LDADD = $(TEST_LIBS)
+endif

@@ -157,10 +157,37 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&loop->done_lock);
 	while (dw != NULL) {
 		deferred_work *next = dw->next_done;
-		server_respond_ex(&dw->rc, dw->status, dw->content_type, dw->headers,
-		                  dw->header_count, dw->body, dw->body_len);
-		free_deferred(dw);
+		if (dw->then != NULL)
+			dw->then(dw);
+		else
+			server_finish(dw);
 		dw = next;
+	}
+}
+
+void server_finish(deferred_work *dw)
+{
+	server_respond_ex(&dw->rc, dw->status, dw->content_type, dw->headers, dw->header_count,
+	                  dw->body, dw->body_len);
+	free_deferred(dw);
+}
+
+int server_draining(const deferred_work *dw)
+{
+	return atomic_load(&dw->rc.srv->draining);
+}
+
+void server_redefer(deferred_work *dw)
+{
+	free(dw->body);
+	dw->body = NULL;
+	dw->body_len = 0;
+	dw->job.run = deferred_run;
+	if (worker_pool_submit(dw->rc.srv->pool, &dw->job) != 0) {
+		request_ctx rc = dw->rc;
+		free_deferred(dw);
+		server_respond_error(&rc, 503, "temporarily_unavailable",
+		                     "the decision pool is saturated; retry");
 	}
 }
 

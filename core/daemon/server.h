@@ -73,8 +73,19 @@ struct deferred_work {
 	size_t body_len;
 	http_header headers[4]; /* extra response headers; values owned by the work */
 	size_t header_count;
+	/* When set, called on the request's loop thread once run() finished,
+	 * instead of the response being sent: it owns dw from then on and either
+	 * defers it again (server_redefer) or answers with server_finish. */
+	void (*then)(deferred_work *dw);
 	deferred_work *next_done;
 };
+
+/* Queue dw again (same request) from its then() callback. */
+void server_redefer(deferred_work *dw);
+/* Send dw's status, headers and body as the response and free dw. */
+void server_finish(deferred_work *dw);
+/* 1 once the server is draining (long waits should answer now). */
+int server_draining(const deferred_work *dw);
 
 /* Queue dw (its rc copied from rc). On a full queue answers 503 at once and
  * frees dw. */

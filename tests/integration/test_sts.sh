@@ -244,6 +244,57 @@ expect 400 invalid_token "federation" \
 	"$(form subject_token=x.y.z subject_token_type=urn:ietf:params:oauth:token-type:id_token)"
 pass "subject tokens: 401 not a JWT, 403 direct exchange, 403 client mismatch, 403 after revocation"
 
+# --- approvals (spec §2.9, §2.17) --------------------------------------------------------------
+"${ctl[@]}" zone create gated >"$tmp/zg.json" || fail "zone gated"
+zg=$(json "['id']" <"$tmp/zg.json")
+"${ctl[@]}" app create --zone gated ops >"$tmp/ag.json" || fail "app gated"
+ag=$(json "['id']" <"$tmp/ag.json"); sg=$(json "['client_secret']" <"$tmp/ag.json")
+"${ctl[@]}" resource create --zone gated --identifier resource://db --scopes "db:read admin:drop" >/dev/null
+"${ctl[@]}" grant create --zone gated --app "$ag" --resource resource://db --scopes "db:read admin:drop" >/dev/null
+"${ctl[@]}" policy apply --zone gated "$srcdir/conf/policies/examples/approval-for-admin-scopes.yaml" >/dev/null ||
+	fail "approval policy apply"
+gform="grant_type=$grant&zone_id=$zg&application_id=$ag&client_secret=$sg&resource=resource://db&scope=admin:drop"
+c=$(post "$gform")
+[ "$c" = 401 ] && grep -q '"error":"interaction_required"' "$tmp/body" || fail "gated mint: $c $(cat "$tmp/body")"
+grep -qi '^WWW-Authenticate: Bearer error="interaction_required"' "$tmp/hdr" || fail "no WWW-Authenticate"
+aid=$(json "['approval_id']" <"$tmp/body"); bind=$(json "['binding']" <"$tmp/body")
+[ ${#bind} = 64 ] || fail "binding is not 64 hex characters: $bind"
+c=$(post "$gform")
+[ "$c" = 401 ] && [ "$(json "['approval_id']" <"$tmp/body")" = "$aid" ] || fail "the hold is not reused"
+c=$(post "grant_type=$grant&zone_id=$zg&application_id=$ag&client_secret=$sg&resource=resource://db&scope=db:read")
+[ "$c" = 200 ] || fail "an ungated scope: $c"
+pass "approval required: 401 interaction_required with a 64-hex binding and WWW-Authenticate; the same hold twice"
+
+poll() { curl -s -o "$tmp/poll" -w '%{http_code}' "http://127.0.0.1:$sts/approvals/$1"; }
+c=$(poll "$aid")
+[ "$c" = 200 ] && [ "$(json "['state']" <"$tmp/poll")" = pending ] || fail "poll: $c $(cat "$tmp/poll")"
+c=$(poll not-a-uuid); [ "$c" = 404 ] || fail "bad id gave $c"
+c=$(poll "$aid?wait=-1"); [ "$c" = 400 ] || fail "wait=-1 gave $c"
+c=$(poll "00000000-0000-4000-8000-000000000000"); [ "$c" = 404 ] || fail "unknown id gave $c"
+expect 401 interaction_required "Human approval" "$gform&approval_id=$aid"
+expect 401 access_denied "approval not found or bindings do not match" \
+	"$gform&approval_id=00000000-0000-4000-8000-000000000000"
+expect 401 access_denied "approval not found or bindings do not match" \
+	"grant_type=$grant&zone_id=$zg&application_id=$ag&client_secret=$sg&resource=resource://db&scope=admin:drop%20db:read&approval_id=$aid"
+# A long-poll answers as soon as the operator decides (and holds no worker meanwhile).
+start=$(date +%s%N)
+curl -s -o "$tmp/longpoll" "http://127.0.0.1:$sts/approvals/$aid?wait=20" &
+lp=$!
+sleep 1
+"${ctl[@]}" approval decide "$aid" --zone gated --approve >/dev/null || fail "approve"
+wait $lp
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$(json "['state']" <"$tmp/longpoll")" = approved ] || fail "long-poll: $(cat "$tmp/longpoll")"
+[ "$took" -lt 8000 ] || fail "the long-poll took ${took} ms to see the decision"
+c=$(post "$gform&approval_id=$aid")
+[ "$c" = 200 ] || fail "approved exchange: $c $(cat "$tmp/body")"
+expect 409 approval_consumed "already consumed" "$gform&approval_id=$aid"
+c=$(post "$gform")
+[ "$c" = 401 ] && rid=$(json "['approval_id']" <"$tmp/body") && [ "$rid" != "$aid" ] || fail "a new hold after consumption: $c"
+"${ctl[@]}" approval decide "$rid" --zone gated --reject >/dev/null || fail "reject"
+expect 403 access_denied "approval rejected" "$gform&approval_id=$rid"
+pass "approvals: poll, 404/400 ids and wait, 401 mismatches, long-poll wakes on decision, consume once (409), reject (403)"
+
 # --- a zone without an active policy denies everything -------------------------------------
 "${ctl[@]}" zone create empty >/dev/null || fail "zone 2"
 "${ctl[@]}" app create --zone empty a >"$tmp/a3.json" || fail "app 3"

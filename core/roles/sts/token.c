@@ -11,6 +11,7 @@
  * tokens, sessions, delegations, approvals and federation are refused
  * explicitly (fail closed) until they land.
  */
+#include "roles/sts/approvals.h"
 #include "roles/sts/client_auth.h"
 #include "roles/sts/form.h"
 #include "roles/sts/jwt.h"
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DEFAULT_TTL_S 900
 #define TTL_CAP_NO_SUBJECT_S 3600
@@ -206,6 +208,188 @@ static json_t *array_of(const char *const *items, size_t n)
 static json_t *strlist_json(const caracal_strlist *l)
 {
 	return array_of(l->items, l->count);
+}
+
+/* ---- approvals (§2.9) ---------------------------------------------------------- */
+
+struct approval_decl {
+	const char *tier;
+	const char *approver; /* operator | subject | any */
+	int64_t ttl_s;        /* 0: the class default */
+};
+
+/* The approval block of an APPROVAL_REQUIRED decision; -1 when it is absent
+ * or malformed (then nothing can be asked for, and the resource is denied). */
+static int collect_approval(caracal_arena *arena, const caracal_policy_decision *dec,
+                            const char **tier, const char **approver, int64_t *ttl_s)
+{
+	json_error_t je;
+	json_t *obl = dec->obligations.ptr != NULL && dec->obligations.len > 0
+	                  ? json_loadb(dec->obligations.ptr, dec->obligations.len, 0, &je)
+	                  : NULL;
+	json_t *ap = json_object_get(obl, "approval");
+	const char *t = json_string_value(json_object_get(ap, "tier"));
+	const char *a = json_string_value(json_object_get(ap, "approver"));
+	json_t *ttl = json_object_get(ap, "ttl_seconds");
+	int rc = -1;
+	if (t != NULL && t[0] != '\0' && (ttl == NULL || json_is_integer(ttl))) {
+		*tier = arena_strndup(arena, t, strlen(t));
+		/* Missing or unknown approver classes mean the operator. */
+		const char *cls = a != NULL && (strcmp(a, "subject") == 0 || strcmp(a, "any") == 0)
+		                      ? a
+		                      : "operator";
+		*approver = arena_strndup(arena, cls, strlen(cls));
+		*ttl_s = ttl != NULL ? (int64_t)json_integer_value(ttl) : 0;
+		rc = *tier != NULL && *approver != NULL ? 0 : -1;
+	}
+	json_decref(obl);
+	return rc;
+}
+
+/* 401 interaction_required with the hold, as the reference answers it. */
+static void interaction_required(struct token_job *job, const char *id, const char *state,
+                                 const char *tier, const char *binding, int64_t expires_us)
+{
+	char expires[40];
+	time_t secs = (time_t)(expires_us / 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	set_json(job, 401,
+	         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "error",
+	                   "interaction_required", "error_description",
+	                   "Human approval required for this request", "approval_id", id,
+	                   "approval_type", "human_approval", "state", state, "tier", tier,
+	                   "binding", binding, "approval_expires_at", expires));
+	job->dw.headers[job->dw.header_count++] =
+	    (http_header){"WWW-Authenticate", 16, "Bearer error=\"interaction_required\"", 35};
+}
+
+struct hold_match {
+	const char *principal, *session, *binding;
+	char id[37];
+	char tier[128];
+	int64_t expires_us;
+	int found;
+};
+
+static int match_hold(void *ud, const void *record)
+{
+	struct hold_match *m = ud;
+	const caracal_approval *a = record;
+	if (a->principal_id != NULL && strcmp(a->principal_id, m->principal) == 0 &&
+	    a->session_id != NULL && strcmp(a->session_id, m->session) == 0 &&
+	    a->binding_hex != NULL && strcmp(a->binding_hex, m->binding) == 0 && a->id != NULL &&
+	    strlen(a->id) < sizeof m->id) {
+		snprintf(m->id, sizeof m->id, "%s", a->id);
+		snprintf(m->tier, sizeof m->tier, "%s", a->tier != NULL ? a->tier : "");
+		m->expires_us = a->expires_at_us;
+		m->found = 1;
+		return CARACAL_E_CONFLICT; /* stop */
+	}
+	return CARACAL_OK;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The gate: merge the declarations, find the live hold for this binding or
+ * create one, and answer 401 interaction_required. */
+static void approval_gate(struct token_job *job, const role_deps *deps,
+                          const approval_binding_input *bi, const char *binding,
+                          struct approval_decl *decls, size_t n, int64_t now_us)
+{
+	const char *zone = job->zone;
+	const char *cls = NULL;
+	int64_t ttl = 0;
+	const char *tiers[STS_FORM_MAX_RESOURCES];
+	for (size_t i = 0; i < n; i++) {
+		const char *a = decls[i].approver;
+		if (cls == NULL || strcmp(cls, "any") == 0)
+			cls = a;
+		else if (strcmp(a, "any") != 0 && strcmp(a, cls) != 0) {
+			set_error(job, 403, "access_denied",
+			          "approval requires separate operator and subject decisions");
+			return;
+		}
+		if (decls[i].ttl_s > 0 && (ttl == 0 || decls[i].ttl_s < ttl))
+			ttl = decls[i].ttl_s;
+		tiers[i] = decls[i].tier;
+	}
+	ttl = approval_ttl_s(cls, ttl);
+	qsort(tiers, n, sizeof tiers[0], cmp_cstr);
+	char label[256] = "";
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(tiers[i], tiers[i - 1]) == 0)
+			continue;
+		if (label[0] != '\0')
+			strncat(label, ",", sizeof label - strlen(label) - 1);
+		strncat(label, tiers[i], sizeof label - strlen(label) - 1);
+	}
+
+	caracal_error err = {0};
+	struct hold_match m = {
+	    .principal = bi->principal, .session = bi->authority_record, .binding = binding};
+	int rc = deps->storage->approval_list_pending(deps->storage_tctx, zone, now_us, match_hold,
+	                                              &m, &err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_CONFLICT) {
+		set_error(job, 500, "internal_error", "approval hold could not be created");
+		return;
+	}
+	if (m.found) {
+		interaction_required(job, m.id, "pending", m.tier, binding, m.expires_us);
+		return;
+	}
+	char id[37];
+	json_t *meta =
+	    json_pack("{s:o, s:o, s:s}", "requested_scopes", array_of(bi->scopes, bi->scope_count),
+	              "resources", array_of(bi->resources, bi->resource_count),
+	              "policy_set_version_id", bi->policy_version);
+	char *meta_text = meta != NULL ? json_dumps(meta, JSON_COMPACT) : NULL;
+	json_decref(meta);
+	if (meta_text == NULL || approval_new_id(id) != 0) {
+		free(meta_text);
+		set_error(job, 500, "internal_error", "approval hold could not be created");
+		return;
+	}
+	caracal_approval hold = {
+	    .size = sizeof hold,
+	    .id = id,
+	    .zone_id = zone,
+	    .session_id = bi->authority_record,
+	    .principal_id = bi->principal,
+	    .application_id = bi->application,
+	    .tier = label,
+	    .approver_class = cls,
+	    .privacy_mode = "identified",
+	    .subject_anchor = "",
+	    .binding_hex = binding,
+	    .expires_at_us = now_us + ttl * 1000000,
+	    .metadata_json = {meta_text, strlen(meta_text)},
+	    .created_at_us = now_us,
+	};
+	rc = deps->storage->approval_create(deps->storage_tctx, &hold, &err);
+	free(meta_text);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: approval hold: %s", job->request_id, err.message);
+		set_error(job, 500, "internal_error", "approval hold could not be created");
+		return;
+	}
+	json_t *fields =
+	    json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:I}}", "request_id", job->request_id,
+	              "decision", "pending", "evaluation_status", "step_up_issued", "metadata",
+	              "challenge_id", id, "tier", label, "approver_class", cls, "binding", binding,
+	              "expires_at", (json_int_t)(hold.expires_at_us / 1000000));
+	caracal_error ae = {0};
+	rc = role_audit(zone, "step_up_issued", fields, &ae);
+	json_decref(fields);
+	if (rc != CARACAL_OK) {
+		set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+		return;
+	}
+	interaction_required(job, id, "pending", label, binding, hold.expires_at_us);
 }
 
 /* ---- client authentication helpers ------------------------------------------ */
@@ -483,11 +667,10 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	/* Classes this version does not mint yet are refused, never ignored. */
 	if ((f->session_id && f->session_id[0] && !has_subject) ||
 	    (f->agent_session_id && f->agent_session_id[0]) ||
-	    (f->delegation_edge_id && f->delegation_edge_id[0]) ||
-	    (f->approval_id && f->approval_id[0])) {
+	    (f->delegation_edge_id && f->delegation_edge_id[0])) {
 		jwt_free(&subject);
 		set_error(job, 403, "access_denied",
-		          "sessions, delegations and approvals are not supported yet");
+		          "sessions and delegations are not supported yet");
 		return;
 	}
 	if (f->resource_count == 0) {
@@ -507,6 +690,89 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			set_error(job, 400, "invalid_token", "too many scopes");
 		return;
 	}
+
+	/* §2.9: the binding of this exchange, and a presented approval. */
+	char binding[65];
+	const char *policy_version = "";
+	{
+		caracal_policy_version apv = {.size = sizeof apv};
+		rc = deps.storage->policy_active_get(deps.storage_tctx, zone, arena, &apv, &err);
+		if (rc == CARACAL_OK && apv.id != NULL)
+			policy_version = apv.id;
+		else if (rc != CARACAL_E_NOTFOUND) {
+			jwt_free(&subject);
+			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+			return;
+		}
+	}
+	approval_binding_input bi = {
+	    .resources = f->resources,
+	    .resource_count = f->resource_count,
+	    .scopes = scopes,
+	    .scope_count = nscopes,
+	    .principal = subject_id,
+	    .authority_record = token_sid != NULL ? token_sid : "",
+	    .session = "",
+	    .delegation = "",
+	    .application = app.id,
+	    .policy_version = policy_version,
+	};
+	if (approval_binding_hex(&bi, binding) != 0) {
+		jwt_free(&subject);
+		set_error(job, 503, "sts_unavailable", "out of memory");
+		return;
+	}
+	const char *approval_id =
+	    f->approval_id != NULL && f->approval_id[0] != '\0' ? f->approval_id : NULL;
+	int challenge_resolved = 0;
+	if (approval_id != NULL) {
+		caracal_approval held = {.size = sizeof held};
+		rc = deps.storage->approval_get(deps.storage_tctx, zone, approval_id, arena, &held,
+		                                &err);
+		if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
+			jwt_free(&subject);
+			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+			return;
+		}
+		/* One answer for every mismatch: the id alone reveals nothing. */
+		if (rc == CARACAL_E_NOTFOUND || held.principal_id == NULL ||
+		    strcmp(held.principal_id, subject_id) != 0 || held.session_id == NULL ||
+		    strcmp(held.session_id, bi.authority_record) != 0 || held.binding_hex == NULL ||
+		    strcmp(held.binding_hex, binding) != 0) {
+			jwt_free(&subject);
+			caracal_error ae = {0};
+			if (audit_exchange(job, "deny", "approval_invalid", NULL, NULL,
+			                   json_pack("{s:s}", "challenge_id", approval_id),
+			                   &ae) != CARACAL_OK) {
+				set_error(job, 500, "internal_error",
+				          "audit evidence could not be recorded");
+				return;
+			}
+			set_error(job, 401, "access_denied",
+			          "approval not found or bindings do not match");
+			return;
+		}
+		const char *state = approval_state(&held, now_us);
+		if (strcmp(state, "approved") == 0) {
+			challenge_resolved = 1;
+		} else {
+			jwt_free(&subject);
+			if (strcmp(state, "pending") == 0) {
+				interaction_required(job, approval_id, "pending", held.tier,
+				                     binding, held.expires_at_us);
+			} else if (strcmp(state, "consumed") == 0) {
+				set_error(job, 409, "approval_consumed",
+				          "approval already consumed");
+			} else if (strcmp(state, "rejected") == 0) {
+				set_error(job, 403, "access_denied", "approval rejected");
+			} else {
+				set_error(job, 401, "access_denied", "approval expired");
+			}
+			return;
+		}
+	}
+	struct approval_decl decls[STS_FORM_MAX_RESOURCES];
+	size_t ndecls = 0;
 
 	struct granted granted[STS_FORM_MAX_RESOURCES];
 	size_t ngranted = 0;
@@ -595,7 +861,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		    "grants", "scopes", gu.scopes, "delegation", "depth", 0, "context",
 		    "requested_scopes", array_of(scopes, nscopes), "requested_ttl_seconds",
 		    (json_int_t)(f->has_ttl ? f->ttl_seconds : 0), "trace_id", job->request_id,
-		    "time", (json_int_t)(now_us / 1000000), "challenge_resolved", 0);
+		    "time", (json_int_t)(now_us / 1000000), "challenge_resolved",
+		    challenge_resolved);
 		if (input != NULL && has_subject) {
 			json_object_set(json_object_get(input, "context"), "subject_claims",
 			                subject.claims);
@@ -671,7 +938,12 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			    job, "allow", "complete", ident, determining,
 			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
 		} else {
-			/* DENY, and APPROVAL_REQUIRED until approvals land: both deny. */
+			if (dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED && !challenge_resolved &&
+			    collect_approval(arena, &dec, &decls[ndecls].tier,
+			                     &decls[ndecls].approver, &decls[ndecls].ttl_s) == 0)
+				ndecls++;
+			/* APPROVAL_REQUIRED grants nothing by itself (the gate below asks
+			 * for the approval); a malformed approval block denies. */
 			const char *why = dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED
 			                      ? "approval_required"
 			                      : (first_reason != NULL ? first_reason : "denied");
@@ -684,6 +956,12 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		json_decref(reasons);
 		if (rc != CARACAL_OK)
 			goto audit_failed;
+	}
+
+	/* §2.9 gate: an approval is required and was not presented. */
+	if (ndecls > 0) {
+		approval_gate(job, &deps, &bi, binding, decls, ndecls, now_us);
+		goto out;
 	}
 
 	if (ngranted == 0) {
@@ -779,6 +1057,30 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		log_error("sts", "request %s: jti registry: %s", job->request_id, err.message);
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
+	}
+
+	/* §2.9: an approval is consumed once, cluster-wide, by the exchange it
+	 * approved. */
+	if (challenge_resolved) {
+		rc = deps.storage->approval_consume(deps.storage_tctx, zone, approval_id, sid,
+		                                    now_us, &err);
+		if (rc != CARACAL_OK) {
+			set_error(job, rc == CARACAL_E_CONFLICT ? 409 : 503,
+			          rc == CARACAL_E_CONFLICT ? "approval_consumed"
+			                                   : "sts_unavailable",
+			          rc == CARACAL_E_CONFLICT ? "approval already consumed"
+			                                   : "the token service is unavailable");
+			goto out;
+		}
+		caracal_error ae = {0};
+		json_t *consumed =
+		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
+		              "decision", "consumed", "evaluation_status", "step_up_consumed",
+		              "metadata", "challenge_id", approval_id, "authority_record_id", sid);
+		rc = role_audit(zone, "step_up_consumed", consumed, &ae);
+		json_decref(consumed);
+		if (rc != CARACAL_OK)
+			goto audit_failed;
 	}
 
 	/* The authority record last: every step that can still refuse the
@@ -1057,4 +1359,5 @@ void sts_routes_register(void)
 {
 	server_route(ROLE_STS, "POST", "/oauth/2/token", route_token);
 	server_route(ROLE_STS, "GET", "/.well-known/jwks.json", route_jwks);
+	approvals_routes_register();
 }

@@ -1,0 +1,48 @@
+/*
+ * approvals.h — human approval holds ("step-up", spec sts.md §2.9, §2.17).
+ *
+ * A policy can answer APPROVAL_REQUIRED; the token endpoint then creates (or
+ * finds) a hold bound to exactly what was asked — a SHA-256 over the
+ * resources, scopes, principal, authority record, session, delegation,
+ * application and policy version — and answers 401 interaction_required
+ * with the hold's id. An operator decides it (admin API), the client polls
+ * GET /approvals/{id}?wait=N (a long-poll that holds no worker while it
+ * waits) and presents approval_id on the retried exchange; the hold is
+ * consumed once, cluster-wide (storage approval_consume).
+ */
+#ifndef CARACAL_STS_APPROVALS_H
+#define CARACAL_STS_APPROVALS_H
+
+#include "roles/deps.h"
+
+#include <stddef.h>
+
+typedef struct approval_binding_input {
+	const char *const *resources; /* canonical (trimmed, de-duplicated) */
+	size_t resource_count;
+	const char *const *scopes;
+	size_t scope_count;
+	const char *principal;
+	const char *authority_record; /* "" when none */
+	const char *session;          /* "" when none */
+	const char *delegation;       /* "" when none */
+	const char *application;
+	const char *policy_version; /* "" when the zone has none */
+} approval_binding_input;
+
+/* The binding of §2.9 as 64 lowercase hex characters. 0, or -1 on OOM. */
+int approval_binding_hex(const approval_binding_input *in, char hex[65]);
+
+/* consumed | rejected | expired | approved | pending, in that priority. */
+const char *approval_state(const caracal_approval *a, int64_t now_us);
+
+/* Default and maximum hold lifetime per approver class (§2.9). */
+int64_t approval_ttl_s(const char *approver_class, int64_t declared_s);
+
+/* A fresh random (v4) UUID: approval ids are capabilities. */
+int approval_new_id(char out[37]);
+
+/* Register GET /approvals/{id}. */
+void approvals_routes_register(void);
+
+#endif
