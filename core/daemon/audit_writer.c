@@ -17,7 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AUDIT_QUEUE_MAX 65536
+/* Events waiting for the writer. Every field that reaches an event is
+ * bounded (the token form caps scope at 4 KiB and resources at 32), so an
+ * event is at most ~10 KiB and a full queue at most ~160 MiB; a full queue
+ * refuses new events, and their callers fail closed. */
+#define AUDIT_QUEUE_MAX 16384
 #define AUDIT_SPOOL_NAME "audit-spool.jsonl"
 #define AUDIT_DLQ_NAME "audit-dlq.jsonl"
 #define AUDIT_SPOOL_MAX_LINE (1u << 20)
