@@ -225,13 +225,24 @@ static unsigned mark_line(yaml_mark_t m)
 	return m.line >= UINT_MAX - 1 ? UINT_MAX : (unsigned)m.line + 1u;
 }
 
-/* Short, printable copy of user text for messages. */
+/* Short, printable copy of user text for messages. Messages become JSON
+ * diagnostics, so the copy must stay valid UTF-8: a cut never splits a
+ * multibyte character (libyaml already refused invalid UTF-8 input). */
 static const char *shown(const char *s, size_t len, char *buf, size_t cap)
 {
-	size_t j = 0;
-	for (size_t i = 0; i < len && j + 4 < cap; i++)
-		buf[j++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-	if (len > 0 && j + 4 >= cap && j < len)
+	size_t j = 0, i = 0;
+	while (i < len && j + 4 < cap) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (n > len - i || j + n + 4 > cap)
+			break;
+		if (n == 1)
+			buf[j++] = (c < 0x20 || c == 0x7f || c >= 0x80) ? '?' : (char)c;
+		else
+			memcpy(buf + j, s + i, n), j += n;
+		i += n;
+	}
+	if (i < len)
 		memcpy(buf + j, "...", 3), j += 3;
 	buf[j] = '\0';
 	return buf;

@@ -22,6 +22,7 @@ tests/fuzz/fuzz_policy: $(top_srcdir)/tests/fuzz/fuzz_policy.c \
 		$(YAML_LIBS) $(JANSSON_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_policy.c \
 	tests/fuzz/corpus/policy/allow-granted \
+	tests/fuzz/corpus/policy/regress-utf8-cut \
 	tests/fuzz/corpus/policy/approval \
 	tests/fuzz/corpus/policy/business-hours \
 	tests/fuzz/corpus/policy/conditions \
