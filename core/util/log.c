@@ -130,16 +130,35 @@ void log_redact(char *text, size_t cap)
 	pthread_mutex_unlock(&secrets_lock);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n = c < 0x80 ? 1 : c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+	if (n == 0 || n > len || (c >= 0xf5))
+		return 0;
+	uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+	for (size_t k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 size_t log_json_escape(char *out, size_t cap, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (cap == 0)
 		return 0;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
 		char buf[7];
-		size_t n;
+		size_t n, used = 1;
 		if (c == '"' || c == '\\') {
 			buf[0] = '\\';
 			buf[1] = (char)c;
@@ -155,14 +174,24 @@ size_t log_json_escape(char *out, size_t cap, const char *s, size_t len)
 			buf[4] = hex[c >> 4];
 			buf[5] = hex[c & 15];
 			n = 6;
-		} else {
+		} else if (c < 0x80) {
 			buf[0] = (char)c;
 			n = 1;
+		} else if ((used = utf8_seq((const unsigned char *)s + i, len - i)) > 0) {
+			/* A whole, valid multibyte character, copied as it is. */
+			memcpy(buf, s + i, used);
+			n = used;
+		} else {
+			/* Log lines stay valid JSON whatever a message holds. */
+			memcpy(buf, "\\ufffd", 6);
+			n = 6;
+			used = 1;
 		}
 		if (o + n >= cap)
 			break;
 		memcpy(out + o, buf, n);
 		o += n;
+		i += used;
 	}
 	out[o] = '\0';
 	return o;

@@ -98,6 +98,9 @@ static void test_log_json_escape(void **state)
 	char out[64];
 	log_json_escape(out, sizeof out, "a\"b\\c\nd\x01\x7f", 9);
 	assert_string_equal(out, "a\\\"b\\\\c\\nd\\u0001\\u007f");
+	/* Invalid UTF-8 becomes U+FFFD; valid multibyte text is kept whole. */
+	log_json_escape(out, sizeof out, "a\xc3\xa9\xff\xe2\x82", 6);
+	assert_string_equal(out, "a\xc3\xa9\\ufffd\\ufffd\\ufffd");
 	/* Truncation never splits an escape and always terminates. */
 	char tiny[4];
 	log_json_escape(tiny, sizeof tiny, "ab\"", 3);
