@@ -81,6 +81,8 @@ struct audit_writer {
 
 	/* Writer thread only. */
 	int spool_pending;  /* the spool file has lines not yet in the stream */
+	int spool_done;     /* every spool line was handed on; the file goes once
+	                     * the sinks hold them (spool_forget) */
 	off_t spool_offset; /* bytes of it already in the stream */
 	int64_t spool_retry_at_us, spool_retry_ms;
 	int blocked; /* a message failed at a sink: retry pending before new */
@@ -459,6 +461,19 @@ static void spool_rest(audit_writer *w)
 	         w->spool_path);
 }
 
+/* The writer is idle with nothing unflushed: every replayed spool line is in
+ * the sinks, so the spool file can go. Lines a new outage appended since
+ * (spool_pending) keep it. */
+static void spool_forget(audit_writer *w)
+{
+	if (!w->spool_done || w->spool_pending)
+		return;
+	if (unlink(w->spool_path) != 0 && errno != ENOENT)
+		log_error("audit", "cannot remove spool %s: %s", w->spool_path, strerror(errno));
+	w->spool_done = 0;
+	w->spool_offset = 0;
+}
+
 /* Queue the spool of an earlier run ahead of everything else. */
 static void replay_spool(audit_writer *w)
 {
@@ -495,10 +510,10 @@ static void replay_spool(audit_writer *w)
 	pthread_mutex_lock(&w->lock);
 	requeue_front_locked(w, first);
 	pthread_mutex_unlock(&w->lock);
-	/* The events are queued; once appended, sinks hold them. A crash before
-	 * then replays them again, which sinks absorb as duplicates. */
-	if (unlink(w->spool_path) != 0)
-		log_error("audit", "cannot remove spool %s: %s", w->spool_path, strerror(errno));
+	/* The events are queued, not yet in the sinks: the file stays until
+	 * they are (spool_forget). A crash before then replays them again, which
+	 * sinks absorb as benign duplicates (same id, same content). */
+	w->spool_done = 1;
 	w->spool_pending = 0;
 	log_info("audit", "replaying %zu spooled events", count_);
 }
@@ -661,9 +676,9 @@ static void spool_drain(audit_writer *w, struct stream_use *su)
 	if (bad > 0)
 		log_error("audit", "spool %s: %zu unreadable lines skipped", w->spool_path, bad);
 	if (!failed) {
-		if (unlink(w->spool_path) != 0)
-			log_error("audit", "cannot remove spool %s: %s", w->spool_path,
-			          strerror(errno));
+		/* In the stream is not yet in the sinks (and stream_local does not
+		 * survive a crash): the file stays until the writer is idle. */
+		w->spool_done = 1;
 		w->spool_pending = 0;
 		w->spool_offset = 0;
 		log_info("audit", "the stream takes events again: spool %s replayed",
@@ -1040,6 +1055,8 @@ static int stream_round(audit_writer *w, struct stream_use *su, int stopping)
 		flush_sinks(w, su->gen);
 		w->unflushed = 0;
 	}
+	if (c.processed == 0 && w->unflushed == 0 && !more && !w->blocked)
+		spool_forget(w);
 	if (w->spool_pending && c.delivered == 0)
 		wait_until(w, w->spool_retry_at_us);
 	return rc == CARACAL_E_TIMEOUT && !more && !w->spool_pending && !w->blocked;
@@ -1076,8 +1093,10 @@ static int direct_round(audit_writer *w, generation *gen, int64_t *backoff_ms)
 	int idle = w->head == NULL;
 	pthread_mutex_unlock(&w->lock);
 	item_free(it);
-	if (idle)
+	if (idle) {
 		flush_sinks(w, gen);
+		spool_forget(w);
+	}
 	return 0;
 }
 
