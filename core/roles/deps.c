@@ -2,6 +2,9 @@
 #include "roles/deps.h"
 
 #include "daemon/metrics.h"
+#include "util/arena.h"
+
+#include <string.h>
 
 #include <stdatomic.h>
 
@@ -68,5 +71,46 @@ int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error 
 			return rc;
 		out->policy = pi->plugin->policy;
 	}
+	return CARACAL_OK;
+}
+
+struct zone_ids {
+	caracal_arena *arena;
+	const char **ids;
+	size_t count, cap;
+};
+
+static int collect_zone(void *ud, const void *record)
+{
+	struct zone_ids *z = ud;
+	const caracal_zone *zone = record;
+	if (z->count == z->cap) {
+		size_t cap = z->cap ? z->cap * 2 : 32;
+		const char **n = arena_alloc(z->arena, cap * sizeof *n);
+		if (n == NULL)
+			return CARACAL_E_NOMEM;
+		if (z->count > 0)
+			memcpy(n, z->ids, z->count * sizeof *n);
+		z->ids = n;
+		z->cap = cap;
+	}
+	z->ids[z->count] = arena_strndup(z->arena, zone->id, strlen(zone->id));
+	if (z->ids[z->count] == NULL)
+		return CARACAL_E_NOMEM;
+	z->count++;
+	return CARACAL_OK;
+}
+
+int role_zone_ids(const caracal_storage_ops *storage, void *tctx, caracal_arena *arena,
+                  const char ***ids, size_t *count, caracal_error *err)
+{
+	struct zone_ids z = {.arena = arena};
+	int rc = storage->zone_list(tctx, collect_zone, &z, err);
+	if (rc != CARACAL_OK)
+		return rc == CARACAL_E_NOMEM
+		           ? caracal_error_set(err, rc, "out of memory listing zones")
+		           : rc;
+	*ids = z.ids;
+	*count = z.count;
 	return CARACAL_OK;
 }

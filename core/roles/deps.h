@@ -30,6 +30,12 @@ typedef struct role_deps {
  * when one is not configured or its thread context cannot be created. */
 int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error *err);
 
+/* Every zone id, copied into arena, collected before the caller uses
+ * storage again (storage ops are not re-entrant on one thread context, so
+ * nothing may run inside a listing callback). */
+int role_zone_ids(const caracal_storage_ops *storage, void *tctx, caracal_arena *arena,
+                  const char ***ids, size_t *count, caracal_error *err);
+
 /* Audit events from role code: the daemon installs the emitter at start.
  * Until then, and when the queue refuses, this fails (callers deny). */
 typedef int (*role_audit_fn)(const char *zone_id, const char *event_type, json_t *fields,

@@ -1,6 +1,8 @@
 /* secret_hash.c — see secret_hash.h. */
 #include "util/secret_hash.h"
 
+#include "util/b64.h"
+
 #include <argon2.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -12,32 +14,16 @@
 #define ARGON2_SALT 16
 #define ARGON2_HASH 32
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 int secret_generate(char *out, size_t cap)
 {
 	unsigned char raw[32];
 	if (cap < SECRET_TEXT_LEN + 1 || RAND_bytes(raw, sizeof raw) != 1)
 		return -1;
 	memcpy(out, "cs_", 3);
-	size_t o = 3;
 	/* 32 bytes -> 43 base64url characters, unpadded. */
-	for (size_t i = 0; i < sizeof raw; i += 3) {
-		unsigned v = (unsigned)raw[i] << 16;
-		if (i + 1 < sizeof raw)
-			v |= (unsigned)raw[i + 1] << 8;
-		if (i + 2 < sizeof raw)
-			v |= raw[i + 2];
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (i + 1 < sizeof raw)
-			out[o++] = b64url[(v >> 6) & 63];
-		if (i + 2 < sizeof raw)
-			out[o++] = b64url[v & 63];
-	}
-	out[o] = '\0';
+	size_t n = b64url_encode(raw, sizeof raw, out + 3, cap - 3);
 	OPENSSL_cleanse(raw, sizeof raw);
-	return 0;
+	return n == SECRET_TEXT_LEN - 3 ? 0 : -1;
 }
 
 int secret_hash_create(const char *secret, size_t len, char *out, size_t cap)

@@ -187,50 +187,17 @@ static int is_uuid(const char *s)
 	return 1;
 }
 
-/* Zone ids, collected first: storage ops are not re-entrant on one thread
- * context, so the lookups cannot run inside the zone listing. */
-struct zone_ids {
-	caracal_arena *arena;
-	const char **ids;
-	size_t count, cap;
-	int failed;
-};
-
-static int collect_zone(void *ud, const void *record)
-{
-	struct zone_ids *z = ud;
-	const caracal_zone *zone = record;
-	if (z->count == z->cap) {
-		size_t cap = z->cap ? z->cap * 2 : 32;
-		const char **n = arena_alloc(z->arena, cap * sizeof *n);
-		if (n == NULL) {
-			z->failed = 1;
-			return CARACAL_E_NOMEM;
-		}
-		if (z->count > 0)
-			memcpy(n, z->ids, z->count * sizeof *n);
-		z->ids = n;
-		z->cap = cap;
-	}
-	z->ids[z->count] = arena_strndup(z->arena, zone->id, strlen(zone->id));
-	if (z->ids[z->count] == NULL) {
-		z->failed = 1;
-		return CARACAL_E_NOMEM;
-	}
-	z->count++;
-	return CARACAL_OK;
-}
-
 /* The approval id is the capability: find its hold in whichever zone. */
 static int find_approval(const role_deps *deps, const char *id, caracal_arena *arena,
                          caracal_approval *out, caracal_error *err)
 {
-	struct zone_ids z = {.arena = arena};
-	int rc = deps->storage->zone_list(deps->storage_tctx, collect_zone, &z, err);
-	if (rc != CARACAL_OK || z.failed)
-		return rc != CARACAL_OK ? rc : CARACAL_E_NOMEM;
-	for (size_t i = 0; i < z.count; i++) {
-		rc = deps->storage->approval_get(deps->storage_tctx, z.ids[i], id, arena, out, err);
+	const char **zones = NULL;
+	size_t nzones = 0;
+	int rc = role_zone_ids(deps->storage, deps->storage_tctx, arena, &zones, &nzones, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	for (size_t i = 0; i < nzones; i++) {
+		rc = deps->storage->approval_get(deps->storage_tctx, zones[i], id, arena, out, err);
 		if (rc != CARACAL_E_NOTFOUND)
 			return rc;
 	}

@@ -141,8 +141,10 @@ static int parse_ttl(const char *s, int64_t *out)
 	return 0;
 }
 
-static const char *trim(caracal_arena *arena, const char *s)
+const char *sts_trim(caracal_arena *arena, const char *s)
 {
+	if (s == NULL)
+		return "";
 	size_t n = strlen(s);
 	size_t b = 0;
 	while (b < n && (s[b] == ' ' || s[b] == '\t' || s[b] == '\n' || s[b] == '\r' ||
@@ -245,7 +247,7 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
 	const char *canon[STS_FORM_MAX_FIELDS];
 	size_t ccount = 0;
 	for (size_t r = 0; r < raw_count; r++) {
-		const char *t = trim(arena, raw_resources[r]);
+		const char *t = sts_trim(arena, raw_resources[r]);
 		if (t == NULL)
 			return -2;
 		if (t[0] == '\0')

@@ -51,6 +51,10 @@ typedef struct sts_form_error {
 	char description[160];
 } sts_form_error;
 
+/* s without leading and trailing whitespace, copied into arena ("" for
+ * NULL; NULL when the arena is exhausted). */
+const char *sts_trim(caracal_arena *arena, const char *s);
+
 /* Parse and check body. 0 on success; -1 with *fe filled otherwise; -2 when
  * the arena is exhausted (the caller answers 503). */
 int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form *out,

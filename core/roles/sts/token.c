@@ -398,19 +398,6 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 #define AUTH_WINDOW_US (60 * 1000000LL)
 #define AUTH_WINDOWS 3
 
-static const char *trimmed(caracal_arena *arena, const char *s)
-{
-	if (s == NULL)
-		return "";
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 &&
-	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	return arena_strndup(arena, s, n);
-}
-
 /* The failure lockout of §2.5, counted in storage (shared by every caracald,
  * and no table eviction can reset it): more than 60 failed authentications
  * of one application id within the current and the two previous
@@ -515,8 +502,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	int64_t now_us = clock_now_us();
 
 	/* §2.5: client authentication. application_id and zone_id are trimmed. */
-	const char *app_id = trimmed(arena, f->application_id);
-	const char *zone = trimmed(arena, f->zone_id);
+	const char *app_id = sts_trim(arena, f->application_id);
+	const char *zone = sts_trim(arena, f->zone_id);
 	if (app_id == NULL || zone == NULL) {
 		set_error(job, 503, "sts_unavailable", "out of memory");
 		return;
