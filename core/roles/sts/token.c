@@ -392,6 +392,26 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	interaction_required(job, id, "pending", label, binding, hold.expires_at_us);
 }
 
+/* The binding of the exchange described by bi (its policy_version read from
+ * storage now). 0, or -1 with the error response set. */
+static int exchange_binding(struct token_job *job, const role_deps *deps, caracal_arena *arena,
+                            approval_binding_input *bi, char binding[65])
+{
+	caracal_error err = {0};
+	caracal_policy_version apv = {.size = sizeof apv};
+	int rc = deps->storage->policy_active_get(deps->storage_tctx, job->zone, arena, &apv, &err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
+		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return -1;
+	}
+	bi->policy_version = rc == CARACAL_OK && apv.id != NULL ? apv.id : "";
+	if (approval_binding_hex(bi, binding) != 0) {
+		set_error(job, 503, "sts_unavailable", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- client authentication helpers ------------------------------------------ */
 
 #define AUTH_FAILURE_LIMIT 60
@@ -678,20 +698,10 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		return;
 	}
 
-	/* §2.9: the binding of this exchange, and a presented approval. */
-	char binding[65];
-	const char *policy_version = "";
-	{
-		caracal_policy_version apv = {.size = sizeof apv};
-		rc = deps.storage->policy_active_get(deps.storage_tctx, zone, arena, &apv, &err);
-		if (rc == CARACAL_OK && apv.id != NULL)
-			policy_version = apv.id;
-		else if (rc != CARACAL_E_NOTFOUND) {
-			jwt_free(&subject);
-			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
-			return;
-		}
-	}
+	/* §2.9: the binding of this exchange, computed only when an approval is
+	 * in play (it reads the zone's active policy version: not a cost every
+	 * mint should pay). */
+	char binding[65] = "";
 	approval_binding_input bi = {
 	    .resources = f->resources,
 	    .resource_count = f->resource_count,
@@ -702,17 +712,16 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	    .session = "",
 	    .delegation = "",
 	    .application = app.id,
-	    .policy_version = policy_version,
+	    .policy_version = "",
 	};
-	if (approval_binding_hex(&bi, binding) != 0) {
-		jwt_free(&subject);
-		set_error(job, 503, "sts_unavailable", "out of memory");
-		return;
-	}
 	const char *approval_id =
 	    f->approval_id != NULL && f->approval_id[0] != '\0' ? f->approval_id : NULL;
 	int challenge_resolved = 0;
 	if (approval_id != NULL) {
+		if (exchange_binding(job, &deps, arena, &bi, binding) != 0) {
+			jwt_free(&subject);
+			return;
+		}
 		caracal_approval held = {.size = sizeof held};
 		rc = deps.storage->approval_get(deps.storage_tctx, zone, approval_id, arena, &held,
 		                                &err);
@@ -947,7 +956,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 
 	/* §2.9 gate: an approval is required and was not presented. */
 	if (ndecls > 0) {
-		approval_gate(job, &deps, &bi, binding, decls, ndecls, now_us);
+		if (binding[0] != '\0' || exchange_binding(job, &deps, arena, &bi, binding) == 0)
+			approval_gate(job, &deps, &bi, binding, decls, ndecls, now_us);
 		goto out;
 	}
 
