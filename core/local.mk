@@ -15,8 +15,10 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/form.c core/roles/sts/form.h \
 	core/roles/sts/jwt.c core/roles/sts/jwt.h \
 	core/roles/sts/mandate.c core/roles/sts/mandate.h \
+	core/roles/sts/policy_input.c core/roles/sts/policy_input.h \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/util/b64.c core/util/b64.h \
+	core/util/jsonw.c core/util/jsonw.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \

@@ -66,7 +66,7 @@ done = function(summary, latency, requests)
 end
 LUA
 [ -n "${STRACE_OUT:-}" ] && { timeout 5 strace -f -c -o "$STRACE_OUT" -p $pid & }
-[ -n "${PERF_OUT:-}" ] && { perf record -F 999 -g -p $pid -o "$PERF_OUT" -- sleep $((secs - 1)) >/dev/null 2>&1 & }
+[ -n "${PERF_OUT:-}" ] && { perf record -F 999 ${PERF_CG:--g} -p $pid -o "$PERF_OUT" -- sleep $((secs - 1)) >/dev/null 2>&1 & }
 echo "== caracald mint, 1 worker, warm client" >&2
 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" http://127.0.0.1:18580/oauth/2/token |
 	tee "$tmp/wrk.out" >&2

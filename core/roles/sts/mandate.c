@@ -3,6 +3,7 @@
 
 #include "util/arena.h"
 #include "util/b64.h"
+#include "util/jsonw.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,42 @@ static char *b64_of(caracal_arena *arena, const void *data, size_t len)
 	return out;
 }
 
-int mandate_sign(const role_deps *deps, const char *zone_id, const json_t *claims,
+char *mandate_claims_json(const mandate_claims *c, size_t *len)
+{
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "iss", c->iss);
+	jsonw_kstr(&w, "sub", c->sub);
+	jsonw_key(&w, "aud");
+	jsonw_str_array(&w, c->aud, c->aud_count);
+	jsonw_kint(&w, "exp", c->exp);
+	jsonw_kint(&w, "iat", c->iat);
+	jsonw_kstr(&w, "jti", c->jti);
+	jsonw_kstr(&w, "zone_id", c->zone_id);
+	jsonw_kstr(&w, "client_id", c->client_id);
+	if (c->scope != NULL && c->scope[0] != '\0')
+		jsonw_kstr(&w, "scope", c->scope);
+	jsonw_kstr(&w, "sid", c->sid);
+	jsonw_kstr(&w, "root_sid", c->root_sid);
+	jsonw_kstr(&w, "use", c->use);
+	jsonw_kstr(&w, "sub_type", c->sub_type);
+	if (c->target != NULL) {
+		jsonw_key(&w, "target");
+		jsonw_str_array(&w, c->target, c->target_count);
+	}
+	jsonw_object_end(&w);
+	return jsonw_finish(&w, len);
+}
+
+int mandate_sign(const role_deps *deps, const char *zone_id, const mandate_claims *claims,
                  caracal_arena *arena, const char **jws, caracal_error *err)
 {
-	char *payload_json = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t payload_len = 0;
+	char *payload_json = mandate_claims_json(claims, &payload_len);
 	if (payload_json == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot encode claims");
-	char *payload = b64_of(arena, payload_json, strlen(payload_json));
+	char *payload = b64_of(arena, payload_json, payload_len);
 	free(payload_json);
 	if (payload == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
@@ -34,14 +64,18 @@ int mandate_sign(const role_deps *deps, const char *zone_id, const json_t *claim
 			return rc;
 		if (key.alg == NULL || key.kid == NULL)
 			return caracal_error_set(err, CARACAL_E_INTERNAL, "signer gave no key id");
-		json_t *header =
-		    json_pack("{s:s, s:s, s:s}", "alg", key.alg, "kid", key.kid, "typ", "JWT");
-		char *header_json =
-		    header != NULL ? json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(header);
+		jsonw hw;
+		jsonw_init(&hw);
+		jsonw_object_begin(&hw);
+		jsonw_kstr(&hw, "alg", key.alg);
+		jsonw_kstr(&hw, "kid", key.kid);
+		jsonw_kstr(&hw, "typ", "JWT");
+		jsonw_object_end(&hw);
+		size_t header_len = 0;
+		char *header_json = jsonw_finish(&hw, &header_len);
 		if (header_json == NULL)
 			return caracal_error_set(err, CARACAL_E_NOMEM, "cannot encode header");
-		char *head = b64_of(arena, header_json, strlen(header_json));
+		char *head = b64_of(arena, header_json, header_len);
 		free(header_json);
 		if (head == NULL)
 			return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");

@@ -8,12 +8,36 @@
 
 #include "roles/deps.h"
 
-#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Sign claims with zone_id's current key and return the compact JWS
+/* The claim set of spec sts.md §3.2, in its order. aud is always an array. */
+typedef struct mandate_claims {
+	const char *iss;
+	const char *sub;
+	const char *const *aud;
+	size_t aud_count;
+	int64_t exp;
+	int64_t iat;
+	const char *jti;
+	const char *zone_id;
+	const char *client_id;
+	const char *scope; /* NULL or empty: no scope claim */
+	const char *sid;
+	const char *root_sid;
+	const char *use;      /* session | gateway | resource */
+	const char *sub_type; /* application | user */
+	const char *const *target; /* NULL: no target claim */
+	size_t target_count;
+} mandate_claims;
+
+/* The claims as a JSON object (malloc'd; *len its length), or NULL. */
+char *mandate_claims_json(const mandate_claims *c, size_t *len);
+
+/* Sign the claims with zone_id's current key and return the compact JWS
  * (header.payload.signature) in the arena. When the signer reports the key
  * rotated between current_key and sign, the current key is fetched once more. */
-int mandate_sign(const role_deps *deps, const char *zone_id, const json_t *claims,
+int mandate_sign(const role_deps *deps, const char *zone_id, const mandate_claims *claims,
                  caracal_arena *arena, const char **jws, caracal_error *err);
 
 #endif

@@ -16,11 +16,13 @@
 #include "roles/sts/form.h"
 #include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
+#include "roles/sts/policy_input.h"
 #include "roles/sts/sts.h"
 
 #include "daemon/server.h"
 #include "util/arena.h"
 #include "util/clock.h"
+#include "util/jsonw.h"
 #include "util/log.h"
 #include "util/uuid.h"
 
@@ -169,8 +171,12 @@ static int in_list(const char *s, const caracal_strlist *list)
 	return 0;
 }
 
+/* The distinct scopes of the application's grants on one resource, copied
+ * into the request arena (a record lives only for its callback). */
 struct grant_union {
-	json_t *scopes; /* array, distinct */
+	caracal_arena *arena;
+	const char **scopes;
+	size_t count, cap;
 	int failed;
 };
 
@@ -178,15 +184,30 @@ static int collect_grant(void *ud, const void *record)
 {
 	struct grant_union *u = ud;
 	const caracal_grant *g = record;
-	for (size_t i = 0; i < g->scopes.count; i++) {
+	for (size_t i = 0; i < g->scopes.count && !u->failed; i++) {
 		const char *s = g->scopes.items[i];
 		int seen = 0;
-		size_t idx;
-		json_t *v;
-		json_array_foreach(u->scopes, idx, v) if (strcmp(json_string_value(v), s) == 0)
-		    seen = 1;
-		if (!seen && json_array_append_new(u->scopes, json_string(s)) != 0)
+		for (size_t j = 0; j < u->count && !seen; j++)
+			seen = strcmp(u->scopes[j], s) == 0;
+		if (seen)
+			continue;
+		if (u->count == u->cap) {
+			size_t cap = u->cap != 0 ? u->cap * 2 : 16;
+			const char **grown = arena_alloc(u->arena, cap * sizeof *grown);
+			if (grown == NULL) {
+				u->failed = 1;
+				break;
+			}
+			if (u->count > 0)
+				memcpy(grown, u->scopes, u->count * sizeof *grown);
+			u->scopes = grown;
+			u->cap = cap;
+		}
+		const char *copy = arena_strndup(u->arena, s, strlen(s));
+		if (copy == NULL)
 			u->failed = 1;
+		else
+			u->scopes[u->count++] = copy;
 	}
 	return CARACAL_OK;
 }
@@ -203,11 +224,6 @@ static json_t *array_of(const char *const *items, size_t n)
 		}
 	}
 	return a;
-}
-
-static json_t *strlist_json(const caracal_strlist *l)
-{
-	return array_of(l->items, l->count);
 }
 
 /* ---- approvals (§2.9) ---------------------------------------------------------- */
@@ -600,6 +616,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *subject_id = app.id;
 	const char *subject_kind = "application";
 	const char *token_sid = NULL;
+	const char *subject_claims_json = NULL; /* for the policy input */
 	jwt subject = {0};
 	if (has_subject) {
 		char why[128];
@@ -669,6 +686,15 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		subject_id = arena_strndup(arena, tsub, strlen(tsub));
 		subject_kind = tkind != NULL && strcmp(tkind, "user") == 0 ? "user" : "application";
 		token_sid = arena_strndup(arena, token_sid, strlen(token_sid));
+		char *claims_text = json_dumps(subject.claims, JSON_COMPACT);
+		if (claims_text != NULL)
+			subject_claims_json = arena_strndup(arena, claims_text, strlen(claims_text));
+		free(claims_text);
+		if (subject_id == NULL || token_sid == NULL || subject_claims_json == NULL) {
+			jwt_free(&subject);
+			set_error(job, 503, "sts_unavailable", "out of memory");
+			return;
+		}
 	}
 
 	/* Classes this version does not mint yet are refused, never ignored. */
@@ -775,7 +801,6 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *seen_ids[STS_FORM_MAX_RESOURCES];
 	size_t nseen = 0;
 	char deny_reason[128] = "";
-	json_t *traits = strlist_json(&app.traits);
 
 	for (size_t r = 0; r < f->resource_count; r++) {
 		const char *ident = f->resources[r];
@@ -834,45 +859,41 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			continue;
 		}
 
-		struct grant_union gu = {.scopes = json_array()};
+		struct grant_union gu = {.arena = arena};
 		rc = deps.storage->grant_list(deps.storage_tctx, zone, app.id, res.id,
 		                              collect_grant, &gu, &err);
 		if (rc != CARACAL_OK || gu.failed) {
-			json_decref(gu.scopes);
 			set_error(job, 503, "sts_unavailable", "the token service is unavailable");
 			goto out;
 		}
 
-		json_t *input = json_pack(
-		    "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:O}, s:{s:s, s:s},"
-		    " s:{s:s, s:s, s:s, s:o}, s:{s:s, s:s}, s:{s:o}, s:{s:i},"
-		    " s:{s:o, s:I, s:s, s:I, s:b}}",
-		    "schema_version", "2026-05-20", "zone_id", zone, "principal", "type",
-		    "Application", "id", app.id, "zone_id", zone, "name", app.name ? app.name : "",
-		    "registration_method",
-		    app.registration_method ? app.registration_method : "managed", "traits", traits,
-		    "subject", "kind", subject_kind, "id", subject_id, "resource", "type",
-		    "Resource", "id", res.id, "identifier", res.identifier, "scopes",
-		    strlist_json(&res.scopes), "action", "id", "TokenExchange", "use", "session",
-		    "grants", "scopes", gu.scopes, "delegation", "depth", 0, "context",
-		    "requested_scopes", array_of(scopes, nscopes), "requested_ttl_seconds",
-		    (json_int_t)(f->has_ttl ? f->ttl_seconds : 0), "trace_id", job->request_id,
-		    "time", (json_int_t)(now_us / 1000000), "challenge_resolved",
-		    challenge_resolved);
-		if (input != NULL && has_subject) {
-			json_object_set(json_object_get(input, "context"), "subject_claims",
-			                subject.claims);
-			json_object_set_new(input, "session", json_pack("{s:s}", "id", token_sid));
-		}
-		char *input_text = input != NULL ? json_dumps(input, JSON_COMPACT) : NULL;
-		json_decref(input);
+		sts_policy_input pin = {
+		    .zone_id = zone,
+		    .app = &app,
+		    .subject_kind = subject_kind,
+		    .subject_id = subject_id,
+		    .resource = &res,
+		    .grant_scopes = gu.scopes,
+		    .grant_scope_count = gu.count,
+		    .requested_scopes = scopes,
+		    .requested_scope_count = nscopes,
+		    .requested_ttl_s = f->has_ttl ? f->ttl_seconds : 0,
+		    .trace_id = job->request_id,
+		    .now_s = now_us / 1000000,
+		    .challenge_resolved = challenge_resolved,
+		    .subject_claims_json = subject_claims_json,
+		    .subject_claims_len = subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
+		    .session_id = has_subject ? token_sid : NULL,
+		};
+		size_t input_len = 0;
+		char *input_text = sts_policy_input_text(&pin, &input_len);
 		if (input_text == NULL) {
 			set_error(job, 500, "internal_error", "cannot build the policy input");
 			goto out;
 		}
 		caracal_policy_decision dec = {.size = sizeof dec};
-		rc = deps.policy->evaluate(deps.policy_tctx, zone, input_text, strlen(input_text),
-		                           arena, &dec, &err);
+		rc = deps.policy->evaluate(deps.policy_tctx, zone, input_text, input_len, arena,
+		                           &dec, &err);
 		free(input_text);
 		if (rc != CARACAL_OK) {
 			log_error("sts", "request %s: policy: %s", job->request_id, err.message);
@@ -1010,23 +1031,27 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *target[STS_FORM_MAX_RESOURCES];
 	for (size_t g = 0; g < ngranted; g++)
 		target[g] = granted[g].identifier;
-	json_t *claims =
-	    json_pack("{s:s, s:s, s:[s], s:I, s:I, s:s, s:s, s:s}", "iss", st->issuer, "sub",
-	              app.id, "aud", st->issuer, "exp", (json_int_t)exp, "iat", (json_int_t)iat,
-	              "jti", jti, "zone_id", zone, "client_id", app.id);
-	if (claims != NULL && f->scope != NULL && f->scope[0] != '\0')
-		json_object_set_new(claims, "scope", json_string(f->scope));
-	if (claims != NULL) {
-		json_object_set_new(claims, "sid", json_string(sid));
-		json_object_set_new(claims, "root_sid", json_string(sid));
-		json_object_set_new(claims, "use", json_string("session"));
-		json_object_set_new(claims, "sub_type", json_string("application"));
-		json_object_set_new(claims, "target", array_of(target, ngranted));
-	}
+	const char *const aud[] = {st->issuer};
+	const mandate_claims claims = {
+	    .iss = st->issuer,
+	    .sub = app.id,
+	    .aud = aud,
+	    .aud_count = 1,
+	    .exp = exp,
+	    .iat = iat,
+	    .jti = jti,
+	    .zone_id = zone,
+	    .client_id = app.id,
+	    .scope = f->scope,
+	    .sid = sid,
+	    .root_sid = sid,
+	    .use = "session",
+	    .sub_type = "application",
+	    .target = target,
+	    .target_count = ngranted,
+	};
 	const char *jws = NULL;
-	rc = claims != NULL ? mandate_sign(&deps, zone, claims, arena, &jws, &err)
-	                    : caracal_error_set(&err, CARACAL_E_NOMEM, "out of memory");
-	json_decref(claims);
+	rc = mandate_sign(&deps, zone, &claims, arena, &jws, &err);
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
 		caracal_error ae = {0};
@@ -1120,25 +1145,25 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		goto audit_failed;
 	}
 
-	json_t *resp = json_pack("{s:s, s:s, s:I}", "access_token", jws, "token_type", "Bearer",
-	                         "expires_in", (json_int_t)ttl);
-	if (resp != NULL && f->scope != NULL && f->scope[0] != '\0')
-		json_object_set_new(resp, "scope", json_string(f->scope));
-	if (resp != NULL) {
-		json_object_set_new(resp, "issued_token_type", json_string(STS_TOKEN_TYPE_ACCESS));
-		json_object_set_new(resp, "target_resources", array_of(target, ngranted));
-	}
-	if (resp == NULL) {
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "access_token", jws);
+	jsonw_kstr(&w, "token_type", "Bearer");
+	jsonw_kint(&w, "expires_in", ttl);
+	if (f->scope != NULL && f->scope[0] != '\0')
+		jsonw_kstr(&w, "scope", f->scope);
+	jsonw_kstr(&w, "issued_token_type", STS_TOKEN_TYPE_ACCESS);
+	jsonw_key(&w, "target_resources");
+	jsonw_str_array(&w, target, ngranted);
+	jsonw_object_end(&w);
+	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
+	if (job->dw.body == NULL) {
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
 	job->dw.status = 200;
 	job->dw.content_type = "application/json";
-	job->dw.body = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	job->dw.body_len = job->dw.body != NULL ? strlen(job->dw.body) : 0;
-	if (job->dw.body == NULL)
-		set_error(job, 500, "internal_error", "token issuance failed");
-	json_decref(resp);
 	goto out;
 
 audit_failed:
@@ -1148,7 +1173,6 @@ audit_failed:
 	job->dw.body = NULL;
 	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
 out:
-	json_decref(traits);
 	jwt_free(&subject);
 }
 

@@ -1,0 +1,40 @@
+/* policy_input.h — the policy input document of one (exchange, resource)
+ * pair, as text (include/caracal/policy.h documents its fields).
+ *
+ * Written with the streaming writer: it is built once per resource of every
+ * mint, on the hot path. Lists of strings are copied verbatim in order; a
+ * string that is not valid UTF-8 fails the document (the exchange then
+ * denies) rather than reaching the policy changed. */
+#ifndef CARACAL_STS_POLICY_INPUT_H
+#define CARACAL_STS_POLICY_INPUT_H
+
+#include <caracal/storage.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sts_policy_input {
+	const char *zone_id;
+	const caracal_application *app;
+	const char *subject_kind; /* "application" | "user" */
+	const char *subject_id;
+	const caracal_resource *resource;
+	const char *const *grant_scopes; /* union of the app's grants on the resource */
+	size_t grant_scope_count;
+	const char *const *requested_scopes;
+	size_t requested_scope_count;
+	int64_t requested_ttl_s; /* 0: none asked */
+	const char *trace_id;
+	int64_t now_s;
+	int challenge_resolved;
+	/* The verified claims of a presented subject token (a JSON object), or
+	 * NULL with no subject token; session_id then NULL too. */
+	const char *subject_claims_json;
+	size_t subject_claims_len;
+	const char *session_id;
+} sts_policy_input;
+
+/* The document (malloc'd, NUL-terminated; *len its length), or NULL. */
+char *sts_policy_input_text(const sts_policy_input *in, size_t *len);
+
+#endif

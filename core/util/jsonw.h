@@ -1,0 +1,67 @@
+/* jsonw.h — a streaming JSON text writer for documents the hot path builds
+ * (the policy input, mandate claims, token responses).
+ *
+ * Why not jansson: building a json_t tree and dumping it cost the mint more
+ * than its ECDSA signature (BENCHMARKS.md). The writer appends straight into
+ * one growing buffer and inserts the commas itself.
+ *
+ * Errors are sticky: after the first failure (out of memory, a string that
+ * is not valid UTF-8, nesting deeper than JSONW_MAX_DEPTH, a key outside an
+ * object) every call is a no-op and jsonw_finish returns NULL, so callers
+ * check once at the end. Invalid UTF-8 fails the document rather than being
+ * repaired: these documents carry authority, and a changed byte is a changed
+ * meaning.
+ */
+#ifndef CARACAL_CORE_JSONW_H
+#define CARACAL_CORE_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSONW_MAX_DEPTH 32
+
+typedef struct jsonw {
+	char *buf; /* owned until jsonw_finish hands it over */
+	size_t len;
+	size_t cap;
+	int failed;
+	int depth;
+	/* Per open container: whether a value was written (so the next one
+	 * needs a comma), and whether it is an object (keys allowed). */
+	uint8_t has_item[JSONW_MAX_DEPTH + 1];
+	uint8_t is_object[JSONW_MAX_DEPTH + 1];
+	uint8_t after_key; /* a key was written: the next value needs no comma */
+} jsonw;
+
+void jsonw_init(jsonw *w);
+/* Frees the buffer of a writer that will not be finished. */
+void jsonw_discard(jsonw *w);
+
+void jsonw_object_begin(jsonw *w);
+void jsonw_object_end(jsonw *w);
+void jsonw_array_begin(jsonw *w);
+void jsonw_array_end(jsonw *w);
+
+void jsonw_key(jsonw *w, const char *key);
+/* A string value; NULL writes null. */
+void jsonw_str(jsonw *w, const char *s);
+void jsonw_strn(jsonw *w, const char *s, size_t len);
+void jsonw_int(jsonw *w, int64_t v);
+void jsonw_bool(jsonw *w, int v);
+void jsonw_null(jsonw *w);
+/* An already serialised JSON value, copied verbatim (the caller vouches
+ * for it: it comes from a JSON encoder). */
+void jsonw_raw(jsonw *w, const char *json, size_t len);
+/* An array of strings. */
+void jsonw_str_array(jsonw *w, const char *const *items, size_t n);
+
+/* Shorthands for "key": value inside an object. */
+void jsonw_kstr(jsonw *w, const char *key, const char *s);
+void jsonw_kint(jsonw *w, const char *key, int64_t v);
+
+/* The NUL-terminated document (malloc'd, the caller frees it) and its length,
+ * or NULL when any step failed or containers are still open. The writer is
+ * reset either way. */
+char *jsonw_finish(jsonw *w, size_t *len);
+
+#endif

@@ -1,0 +1,41 @@
+/* libFuzzer target: the JSON writer's string escaping. Invariants: a string
+ * the writer accepts reads back through jansson byte-for-byte; a string it
+ * refuses is not valid UTF-8 (jansson refuses it too). */
+#include "util/jsonw.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_array_begin(&w);
+	jsonw_strn(&w, (const char *)data, size);
+	jsonw_array_end(&w);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	/* jansson's own UTF-8 check is the reference for validity. */
+	json_t *ref = json_stringn((const char *)data, size);
+	if (doc == NULL) {
+		if (ref != NULL)
+			abort();
+		return 0;
+	}
+	if (ref == NULL)
+		abort();
+	json_error_t je;
+	json_t *back = json_loadb(doc, len, JSON_ALLOW_NUL, &je);
+	json_t *s = json_array_get(back, 0);
+	if (!json_is_string(s) || json_string_length(s) != size ||
+	    (size > 0 && memcmp(json_string_value(s), data, size) != 0))
+		abort();
+	json_decref(back);
+	json_decref(ref);
+	free(doc);
+	return 0;
+}

@@ -1,0 +1,208 @@
+/* Unit tests of the JSON text writer: structure, escaping, UTF-8 refusal,
+ * misuse refusal, and agreement with jansson on what it wrote. */
+#include "util/jsonw.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_document_shape(void **state)
+{
+	(void)state;
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "a", "x");
+	jsonw_kint(&w, "n", -42);
+	jsonw_key(&w, "list");
+	const char *items[] = {"p", "q"};
+	jsonw_str_array(&w, items, 2);
+	jsonw_key(&w, "empty");
+	jsonw_str_array(&w, NULL, 0);
+	jsonw_key(&w, "inner");
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "t");
+	jsonw_bool(&w, 1);
+	jsonw_key(&w, "f");
+	jsonw_bool(&w, 0);
+	jsonw_key(&w, "z");
+	jsonw_null(&w);
+	jsonw_kstr(&w, "none", NULL);
+	jsonw_object_end(&w);
+	jsonw_key(&w, "raw");
+	jsonw_raw(&w, "{\"k\":[1,2]}", 11);
+	jsonw_object_end(&w);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	assert_non_null(doc);
+	assert_string_equal(doc, "{\"a\":\"x\",\"n\":-42,\"list\":[\"p\",\"q\"],\"empty\":[],"
+	                         "\"inner\":{\"t\":true,\"f\":false,\"z\":null,\"none\":null},"
+	                         "\"raw\":{\"k\":[1,2]}}");
+	assert_int_equal(len, strlen(doc));
+	free(doc);
+}
+
+static void test_escaping_round_trips(void **state)
+{
+	(void)state;
+	/* Quotes, backslashes, every control character, and multi-byte UTF-8
+	 * (2, 3 and 4 bytes) must come back byte-for-byte through jansson. */
+	char s[64];
+	size_t n = 0;
+	s[n++] = '"';
+	s[n++] = '\\';
+	for (int c = 1; c < 0x20; c++)
+		s[n++] = (char)c;
+	memcpy(s + n, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x7f", 10);
+	n += 10;
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_array_begin(&w);
+	jsonw_strn(&w, s, n);
+	jsonw_int(&w, INT64_MIN);
+	jsonw_array_end(&w);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	assert_non_null(doc);
+	json_error_t je;
+	json_t *back = json_loadb(doc, len, 0, &je);
+	assert_non_null(back);
+	json_t *str = json_array_get(back, 0);
+	assert_int_equal(json_string_length(str), n);
+	assert_memory_equal(json_string_value(str), s, n);
+	assert_true(json_integer_value(json_array_get(back, 1)) == INT64_MIN);
+	json_decref(back);
+	free(doc);
+}
+
+/* Each invalid UTF-8 string fails the whole document. */
+static void test_invalid_utf8_fails_the_document(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "\x80",             /* lone continuation */
+	    "\xc0\xaf",         /* overlong '/' */
+	    "\xc3",             /* truncated */
+	    "\xe0\x80\xaf",     /* overlong 3-byte */
+	    "\xed\xa0\x80",     /* surrogate U+D800 */
+	    "\xf4\x90\x80\x80", /* above U+10FFFF */
+	    "\xf8\x88\x80\x80", /* 5-byte form */
+	    "ok\xff",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		jsonw w;
+		jsonw_init(&w);
+		jsonw_object_begin(&w);
+		jsonw_kstr(&w, "ok", "fine");
+		jsonw_kstr(&w, "bad", bad[i]);
+		jsonw_kstr(&w, "after", "ignored");
+		jsonw_object_end(&w);
+		assert_null(jsonw_finish(&w, NULL));
+	}
+	/* Invalid bytes in a key fail too. */
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "\xc3(", "v");
+	jsonw_object_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+}
+
+static void test_misuse_fails(void **state)
+{
+	(void)state;
+	jsonw w;
+
+	jsonw_init(&w); /* a value in an object without its key */
+	jsonw_object_begin(&w);
+	jsonw_str(&w, "v");
+	jsonw_object_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* a key in an array */
+	jsonw_array_begin(&w);
+	jsonw_key(&w, "k");
+	jsonw_array_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* a key without its value */
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "k");
+	jsonw_object_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* mismatched close */
+	jsonw_object_begin(&w);
+	jsonw_array_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* unclosed */
+	jsonw_array_begin(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* two top-level values */
+	jsonw_int(&w, 1);
+	jsonw_int(&w, 2);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* nothing written */
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* too deep */
+	for (int i = 0; i <= JSONW_MAX_DEPTH; i++)
+		jsonw_array_begin(&w);
+	for (int i = 0; i <= JSONW_MAX_DEPTH; i++)
+		jsonw_array_end(&w);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* an empty raw value */
+	jsonw_raw(&w, "", 0);
+	assert_null(jsonw_finish(&w, NULL));
+
+	jsonw_init(&w); /* exactly the maximum depth is fine */
+	for (int i = 0; i < JSONW_MAX_DEPTH; i++)
+		jsonw_array_begin(&w);
+	for (int i = 0; i < JSONW_MAX_DEPTH; i++)
+		jsonw_array_end(&w);
+	char *doc = jsonw_finish(&w, NULL);
+	assert_non_null(doc);
+	free(doc);
+}
+
+static void test_large_document_grows(void **state)
+{
+	(void)state;
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_array_begin(&w);
+	for (int i = 0; i < 10000; i++)
+		jsonw_str(&w, "a string long enough to force the buffer to grow several times");
+	jsonw_array_end(&w);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	assert_non_null(doc);
+	json_error_t je;
+	json_t *back = json_loadb(doc, len, 0, &je);
+	assert_int_equal(json_array_size(back), 10000);
+	json_decref(back);
+	free(doc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_document_shape),
+	    cmocka_unit_test(test_escaping_round_trips),
+	    cmocka_unit_test(test_invalid_utf8_fails_the_document),
+	    cmocka_unit_test(test_misuse_fails),
+	    cmocka_unit_test(test_large_document_grows),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
