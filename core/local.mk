@@ -19,6 +19,7 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \
+	core/util/json_canon.c core/util/json_canon.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \

@@ -1,5 +1,6 @@
 /* audit_writer.c — see audit_writer.h. */
 #include "daemon/audit_writer.h"
+#include "util/json_canon.h"
 
 #include "daemon/metrics.h"
 #include "host.h"
@@ -93,10 +94,7 @@ struct audit_writer {
 
 char *audit_canonical_json(const json_t *event, size_t *len)
 {
-	char *s = json_dumps(event, JSON_COMPACT | JSON_SORT_KEYS);
-	if (s != NULL)
-		*len = strlen(s);
-	return s;
+	return json_canonical(event, len);
 }
 
 static void item_free(struct audit_item *it)

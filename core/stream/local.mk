@@ -12,7 +12,7 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_envelope
 tests/fuzz/fuzz_envelope: $(top_srcdir)/tests/fuzz/fuzz_envelope.c \
-		$(top_srcdir)/core/stream/envelope.c
+		$(top_srcdir)/core/stream/envelope.c $(top_srcdir)/core/util/jsonw.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) \
 		$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(PTHREAD_CFLAGS) -o $@ $^ \
 		$(JANSSON_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)

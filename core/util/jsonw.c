@@ -167,7 +167,7 @@ void jsonw_strn(jsonw *w, const char *s, size_t len)
 		w->failed = 1;
 		return;
 	}
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes it */
 	const unsigned char *p = (const unsigned char *)s;
 	char *out = w->buf + w->len;
 	*out++ = '"';

@@ -1,6 +1,9 @@
-/* libFuzzer target: the JSON writer's string escaping. Invariants: a string
- * the writer accepts reads back through jansson byte-for-byte; a string it
- * refuses is not valid UTF-8 (jansson refuses it too). */
+/* libFuzzer target: the JSON writer. Invariants: a string the writer
+ * accepts reads back through jansson byte-for-byte, and a string it refuses
+ * is not valid UTF-8 (jansson refuses it too); when the input parses as
+ * JSON, its canonical text is byte-identical to jansson's sorted compact
+ * dump (the audit chain's historical format). */
+#include "util/json_canon.h"
 #include "util/jsonw.h"
 
 #include <jansson.h>
@@ -37,5 +40,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(back);
 	json_decref(ref);
 	free(doc);
+
+	json_t *parsed = json_loadb((const char *)data, size, JSON_DECODE_ANY, &je);
+	if (parsed != NULL) {
+		size_t clen = 0;
+		char *canon = json_canonical(parsed, &clen);
+		char *expect = json_dumps(parsed, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		/* The writer nests at most JSONW_MAX_DEPTH deep; deeper input may fail. */
+		if (canon != NULL && (expect == NULL || strcmp(canon, expect) != 0 ||
+		                      clen != strlen(expect)))
+			abort();
+		free(canon);
+		free(expect);
+		json_decref(parsed);
+	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the JSON text writer: structure, escaping, UTF-8 refusal,
  * misuse refusal, and agreement with jansson on what it wrote. */
+#include "util/json_canon.h"
 #include "util/jsonw.h"
 
 #include <setjmp.h>
@@ -195,6 +196,38 @@ static void test_large_document_grows(void **state)
 	free(doc);
 }
 
+/* The canonical text is exactly jansson's sorted compact dump. */
+static void test_canonical_matches_jansson(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {
+	    "{\"b\":[1,2,{\"z\":null,\"a\":true}],\"a\":\"\\u00e9\\n\\u001f\\\"\",\"c\":-5}",
+	    "{\"ab\":1,\"a\":2,\"\":3,\"b\":{}}",
+	    "[1.5,-0.25,1e300,\"x\",[],{}]",
+	    "\"top-level string\"",
+	    "{\"k\":\"\\u2028\\u0000x\\u007f/\"}",
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		json_error_t je;
+		json_t *v = json_loads(docs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+		assert_non_null(v);
+		size_t len = 0;
+		char *mine = json_canonical(v, &len);
+		char *theirs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		assert_non_null(mine);
+		assert_string_equal(mine, theirs);
+		assert_int_equal(len, strlen(theirs));
+		free(mine);
+		free(theirs);
+		json_decref(v);
+	}
+	/* A key holding a NUL cannot be written as a C string key: refused. */
+	json_t *o = json_object();
+	json_object_setn_new(o, "a\0b", 3, json_true());
+	assert_null(json_canonical(o, NULL));
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_utf8_fails_the_document),
 	    cmocka_unit_test(test_misuse_fails),
 	    cmocka_unit_test(test_large_document_grows),
+	    cmocka_unit_test(test_canonical_matches_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

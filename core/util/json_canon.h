@@ -1,0 +1,16 @@
+/* json_canon.h — the canonical text of a jansson value: compact, object keys
+ * sorted by their bytes, byte-identical to
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) (the audit
+ * chain's format since it began), at a fraction of its cost: jansson's
+ * dumper goes through a callback per token and sorts through a copy. */
+#ifndef CARACAL_CORE_JSON_CANON_H
+#define CARACAL_CORE_JSON_CANON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* malloc'd, NUL-terminated, *len its length; NULL on failure (out of memory,
+ * nesting deeper than the writer allows, a string that is not UTF-8). */
+char *json_canonical(const json_t *v, size_t *len);
+
+#endif
