@@ -15,6 +15,7 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/form.c core/roles/sts/form.h \
 	core/roles/sts/jwt.c core/roles/sts/jwt.h \
 	core/roles/sts/mandate.c core/roles/sts/mandate.h \
+	core/roles/sts/mint_persist.c core/roles/sts/mint_persist.h \
 	core/roles/sts/policy_input.c core/roles/sts/policy_input.h \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/util/b64.c core/util/b64.h \

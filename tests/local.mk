@@ -28,6 +28,14 @@ tests_unit_test_core_LDADD = $(TEST_LIBS)
 endif
 
 if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_mint_persist
+TESTS += tests/unit/test_mint_persist
+tests_unit_test_mint_persist_SOURCES = tests/unit/test_mint_persist.c
+tests_unit_test_mint_persist_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mint_persist_LDADD = $(TEST_LIBS)
+endif
+
+if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_jsonw
 TESTS += tests/unit/test_jsonw
 tests_unit_test_jsonw_SOURCES = tests/unit/test_jsonw.c

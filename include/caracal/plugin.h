@@ -9,6 +9,8 @@
  * the end of structs and never changes the meaning of existing ones; anything
  * else is a major release.
  *
+ *   1.1  2026-11  storage: optional mint_write (a mint's writes in one
+ *                 transaction) and struct caracal_mint_write.
  *   1.0  2026-11  first stable ABI: descriptor, host services, and the
  *                 signer, policy, storage, stream and audit sink vtables.
  *
@@ -58,7 +60,7 @@ extern "C" {
 #endif
 
 #define CARACAL_ABI_MAJOR 1
-#define CARACAL_ABI_MINOR 0
+#define CARACAL_ABI_MINOR 1
 
 /* "CRCL" — the first four bytes of every descriptor. */
 #define CARACAL_PLUGIN_MAGIC 0x4352434cu

@@ -196,6 +196,21 @@ typedef struct caracal_key_meta {
 	int64_t retire_at_us; /* end of the grace period, 0 while current */
 } caracal_key_meta;
 
+/* The writes that make one mint (ABI 1.1, mint_write). */
+typedef struct caracal_mint_write {
+	uint32_t size;
+	const caracal_authority_record *record; /* inserted */
+	const char *jti;                        /* claimed as a single-use id of record->zone_id */
+	int64_t jti_expires_at_us;
+	const char *approval_id; /* consumed for record->id; NULL: no approval */
+	int64_t at_us;           /* the consumption time; 0: now */
+} caracal_mint_write;
+
+/* What a mint_write CONFLICT was about. */
+#define CARACAL_MINT_CONFLICT_JTI 1
+#define CARACAL_MINT_CONFLICT_APPROVAL 2
+#define CARACAL_MINT_CONFLICT_RECORD 3
+
 typedef struct caracal_storage_ops {
 	uint32_t size;
 
@@ -315,6 +330,19 @@ typedef struct caracal_storage_ops {
 	int (*key_meta_put)(void *tctx, const caracal_key_meta *in, caracal_error *err);
 	int (*key_meta_list)(void *tctx, const char *zone_id, caracal_record_fn each, void *ud,
 	                     caracal_error *err);
+
+	/* --- ABI 1.1, optional (NULL or beyond the plugin's size: absent) --- */
+
+	/* A mint's writes in ONE transaction, all or none: insert the record,
+	 * claim the jti (as single_use_claim), and consume the approval when
+	 * approval_id is set (as approval_consume, for record->id). CONFLICT
+	 * when the jti was already claimed, the approval can no longer be
+	 * consumed, or the record id exists; *conflict (when not NULL) then
+	 * receives CARACAL_MINT_CONFLICT_*. Without it the host makes the
+	 * separate calls (more commits, and a crash between them can leave an
+	 * approval consumed without its record). */
+	int (*mint_write)(void *tctx, const caracal_mint_write *in, int *conflict,
+	                  caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

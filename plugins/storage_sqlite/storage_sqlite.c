@@ -1309,36 +1309,51 @@ static const char sql_ar_ins[] =
 static const char sql_ar_get[] =
     "SELECT " AR_COLS " FROM authority_records WHERE zone_id = ?1 AND id = ?2";
 
+/* Insert a (copied, checked) record inside an open write transaction. */
+static int ar_insert(ss_thread *t, const caracal_authority_record *a, const char *what,
+                     caracal_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = prep(t, sql_ar_ins, &st, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	bnd b = {st, SQLITE_OK};
+	b_str(&b, 1, a->id);
+	b_str(&b, 2, a->zone_id);
+	b_str(&b, 3, a->session_type);
+	b_str(&b, 4, a->subject_id);
+	b_str(&b, 5, a->parent_id);
+	b_str(&b, 6, a->status != NULL ? a->status : "active");
+	b_time(&b, 7, a->expires_at_us);
+	b_time(&b, 8, a->authenticated_at_us);
+	b_json(&b, 9, a->claims_json);
+	b_time(&b, 10, a->revoked_at_us);
+	b_str(&b, 11, a->revoked_reason);
+	return b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
+}
+
+static int ar_copy(caracal_authority_record *a, const caracal_authority_record *in,
+                   const char *what, caracal_error *err)
+{
+	int rc = in_copy(a, sizeof *a, in, what, err);
+	if (rc == CARACAL_OK &&
+	    (a->id == NULL || a->zone_id == NULL || a->session_type == NULL || a->subject_id == NULL))
+		rc = inval(err, what, "id, zone_id, session_type and subject_id are required");
+	return rc;
+}
+
 static int op_authority_record_create(void *tctx, const caracal_authority_record *in,
                                       caracal_error *err)
 {
 	static const char what[] = "authority_record_create";
 	ss_thread *t = tctx;
 	caracal_authority_record a;
-	sqlite3_stmt *st;
-	int rc = in_copy(&a, sizeof a, in, what, err);
+	int rc = ar_copy(&a, in, what, err);
 	if (rc != CARACAL_OK)
 		return rc;
-	if (a.id == NULL || a.zone_id == NULL || a.session_type == NULL || a.subject_id == NULL)
-		return inval(err, what, "id, zone_id, session_type and subject_id are required");
 	if ((rc = tx_begin(t, 1, what, err)) != CARACAL_OK)
 		return rc;
-	if ((rc = prep(t, sql_ar_ins, &st, what, err)) == CARACAL_OK) {
-		bnd b = {st, SQLITE_OK};
-		b_str(&b, 1, a.id);
-		b_str(&b, 2, a.zone_id);
-		b_str(&b, 3, a.session_type);
-		b_str(&b, 4, a.subject_id);
-		b_str(&b, 5, a.parent_id);
-		b_str(&b, 6, a.status != NULL ? a.status : "active");
-		b_time(&b, 7, a.expires_at_us);
-		b_time(&b, 8, a.authenticated_at_us);
-		b_json(&b, 9, a.claims_json);
-		b_time(&b, 10, a.revoked_at_us);
-		b_str(&b, 11, a.revoked_reason);
-		rc = b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
-	}
-	return tx_end(t, rc, what, err);
+	return tx_end(t, ar_insert(t, &a, what, err), what, err);
 }
 
 static int op_authority_record_get(void *tctx, const char *zone_id, const char *id,
@@ -1730,28 +1745,38 @@ static int op_approval_decide(void *tctx, const char *zone_id, const char *id, i
 	return tx_end(t, rc, what, err);
 }
 
+/* Consume inside an open write transaction: CONFLICT (or NOTFOUND) with the
+ * reason when the approval cannot be consumed. */
+static int appr_consume(ss_thread *t, const char *zone_id, const char *id,
+                        const char *authority_record_id, int64_t at, const char *what,
+                        caracal_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = prep(t, sql_appr_consume, &st, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	bnd b = {st, SQLITE_OK};
+	b_str(&b, 1, zone_id);
+	b_str(&b, 2, id);
+	b_int(&b, 3, at);
+	b_str(&b, 4, authority_record_id);
+	rc = b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
+	if (rc == CARACAL_OK && sqlite3_changes(t->db) == 0)
+		rc = approval_why(t, zone_id, id, at, what, err);
+	return rc;
+}
+
 static int op_approval_consume(void *tctx, const char *zone_id, const char *id,
                                const char *authority_record_id, int64_t at_us, caracal_error *err)
 {
 	static const char what[] = "approval_consume";
 	ss_thread *t = tctx;
-	sqlite3_stmt *st;
 	if (zone_id == NULL || id == NULL)
 		return inval(err, what, "zone_id and id are required");
 	int rc = tx_begin(t, 1, what, err);
 	if (rc != CARACAL_OK)
 		return rc;
-	int64_t at = now_or(t, at_us);
-	if ((rc = prep(t, sql_appr_consume, &st, what, err)) == CARACAL_OK) {
-		bnd b = {st, SQLITE_OK};
-		b_str(&b, 1, zone_id);
-		b_str(&b, 2, id);
-		b_int(&b, 3, at);
-		b_str(&b, 4, authority_record_id);
-		rc = b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
-		if (rc == CARACAL_OK && sqlite3_changes(t->db) == 0)
-			rc = approval_why(t, zone_id, id, at, what, err);
-	}
+	rc = appr_consume(t, zone_id, id, authority_record_id, now_or(t, at_us), what, err);
 	return tx_end(t, rc, what, err);
 }
 
@@ -1904,33 +1929,83 @@ static const char sql_rate_purge[] =
     "DELETE FROM rate_windows WHERE rowid IN (SELECT rowid FROM rate_windows"
     " WHERE window_end_us <= ?1 LIMIT 256)";
 
+/* Claim inside an open write transaction; CONFLICT when already claimed.
+ * Expired ids are purged now and then, in a claim's transaction. */
+static int su_claim(ss_thread *t, const char *zone_id, const char *id, int64_t expires_at_us,
+                    const char *what, caracal_error *err)
+{
+	sqlite3_stmt *st;
+	int64_t now = t->inst->host->now_us();
+	int rc = prep(t, sql_su_claim, &st, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, zone_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, expires_at_us);
+	sqlite3_bind_int64(st, 4, now);
+	rc = step_done(t, st, what, err);
+	if (rc == CARACAL_OK && sqlite3_changes(t->db) == 0)
+		rc = caracal_error_set(err, CARACAL_E_CONFLICT, "storage_sqlite: %s: already claimed",
+		                       what);
+	if (rc == CARACAL_OK && ++t->claims % SS_PURGE_EVERY == 0 &&
+	    (rc = prep(t, sql_su_purge, &st, what, err)) == CARACAL_OK) {
+		sqlite3_bind_int64(st, 1, now);
+		rc = step_done(t, st, what, err);
+	}
+	return rc;
+}
+
 static int op_single_use_claim(void *tctx, const char *zone_id, const char *id,
                                int64_t expires_at_us, caracal_error *err)
 {
 	static const char what[] = "single_use_claim";
 	ss_thread *t = tctx;
-	sqlite3_stmt *st;
 	if (zone_id == NULL || id == NULL || expires_at_us == 0)
 		return inval(err, what, "zone_id, id and expires_at_us are required");
 	int rc = tx_begin(t, 1, what, err);
 	if (rc != CARACAL_OK)
 		return rc;
-	int64_t now = t->inst->host->now_us();
-	if ((rc = prep(t, sql_su_claim, &st, what, err)) == CARACAL_OK) {
-		sqlite3_bind_text(st, 1, zone_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, expires_at_us);
-		sqlite3_bind_int64(st, 4, now);
-		rc = step_done(t, st, what, err);
-		if (rc == CARACAL_OK && sqlite3_changes(t->db) == 0)
-			rc = caracal_error_set(err, CARACAL_E_CONFLICT,
-			                       "storage_sqlite: %s: already claimed", what);
+	return tx_end(t, su_claim(t, zone_id, id, expires_at_us, what, err), what, err);
+}
+
+/* One commit for the three writes of a mint (storage.h). */
+static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict,
+                         caracal_error *err)
+{
+	static const char what[] = "mint_write";
+	ss_thread *t = tctx;
+	caracal_mint_write m;
+	caracal_authority_record a;
+	int dummy;
+	if (conflict == NULL)
+		conflict = &dummy;
+	*conflict = 0;
+	int rc = in_copy(&m, sizeof m, in, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	if ((rc = ar_copy(&a, m.record, what, err)) != CARACAL_OK)
+		return rc;
+	if (m.jti == NULL || m.jti_expires_at_us == 0)
+		return inval(err, what, "jti and jti_expires_at_us are required");
+	if ((rc = tx_begin(t, 1, what, err)) != CARACAL_OK)
+		return rc;
+	/* The record first: the approval's consumed_authority_record_id refers
+	 * to it. */
+	rc = ar_insert(t, &a, what, err);
+	if (rc == CARACAL_E_CONFLICT)
+		*conflict = CARACAL_MINT_CONFLICT_RECORD;
+	if (rc == CARACAL_OK) {
+		rc = su_claim(t, a.zone_id, m.jti, m.jti_expires_at_us, what, err);
+		if (rc == CARACAL_E_CONFLICT)
+			*conflict = CARACAL_MINT_CONFLICT_JTI;
 	}
-	/* Purge expired ids now and then, in a committed claim's transaction. */
-	if (rc == CARACAL_OK && ++t->claims % SS_PURGE_EVERY == 0 &&
-	    (rc = prep(t, sql_su_purge, &st, what, err)) == CARACAL_OK) {
-		sqlite3_bind_int64(st, 1, now);
-		rc = step_done(t, st, what, err);
+	if (rc == CARACAL_OK && m.approval_id != NULL) {
+		rc = appr_consume(t, a.zone_id, m.approval_id, a.id, now_or(t, m.at_us), what, err);
+		if (rc == CARACAL_E_NOTFOUND) /* swept meanwhile: no longer consumable */
+			rc = caracal_error_set(err, CARACAL_E_CONFLICT,
+			                       "storage_sqlite: %s: approval no longer exists", what);
+		if (rc == CARACAL_E_CONFLICT)
+			*conflict = CARACAL_MINT_CONFLICT_APPROVAL;
 	}
 	return tx_end(t, rc, what, err);
 }
@@ -2129,4 +2204,5 @@ const caracal_storage_ops ss_storage_ops = {
     .subject_issuer_get = op_subject_issuer_get,
     .key_meta_put = op_key_meta_put,
     .key_meta_list = op_key_meta_list,
+    .mint_write = op_mint_write,
 };

@@ -377,8 +377,17 @@ OFF(caracal_key_meta, status, 32);
 OFF(caracal_key_meta, created_at_us, 40);
 OFF(caracal_key_meta, retire_at_us, 48);
 
+/* caracal_mint_write (1.1) */
+SIZE(caracal_mint_write, 48);
+OFF(caracal_mint_write, size, 0);
+OFF(caracal_mint_write, record, 8);
+OFF(caracal_mint_write, jti, 16);
+OFF(caracal_mint_write, jti_expires_at_us, 24);
+OFF(caracal_mint_write, approval_id, 32);
+OFF(caracal_mint_write, at_us, 40);
+
 /* caracal_storage_ops */
-SIZE(caracal_storage_ops, 336);
+SIZE(caracal_storage_ops, 344);
 OFF(caracal_storage_ops, size, 0);
 OFF(caracal_storage_ops, migrate, 8);
 OFF(caracal_storage_ops, zone_create, 16);
@@ -421,6 +430,7 @@ OFF(caracal_storage_ops, subject_issuer_create, 304);
 OFF(caracal_storage_ops, subject_issuer_get, 312);
 OFF(caracal_storage_ops, key_meta_put, 320);
 OFF(caracal_storage_ops, key_meta_list, 328);
+OFF(caracal_storage_ops, mint_write, 336); /* 1.1 */
 
 /* caracal_stream_msg */
 SIZE(caracal_stream_msg, 48);

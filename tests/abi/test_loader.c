@@ -25,7 +25,17 @@
 
 #include "loader/loader.h"
 
-#define HOST_ABI_TEXT "this caracald speaks ABI 1.0"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define CUR "1." STR(CARACAL_ABI_MINOR) /* this host's ABI, as messages write it */
+#define CUR_NEEDS "needs host minor >= " STR(CARACAL_ABI_MINOR)
+#define HOST_ABI_TEXT "this caracald speaks ABI " CUR
+/* Minor versions past this host's, as the fixtures declare them. */
+#define NEXT "1.2"
+#define NEXT_NEEDS "needs host minor >= 2"
+#define NEXT3 "1.4"
+#define NEXT3_NEEDS "needs host minor >= 4"
+_Static_assert(CARACAL_ABI_MINOR == 1, "update NEXT and NEXT3 for the new minor");
 
 static char fixtures[1024]; /* <builddir>/tests/abi/.libs */
 static char plugdir[1024];  /* private plugin directory, 0755 */
@@ -203,15 +213,15 @@ static void test_descriptor_checks(void **state)
 
 	d = good_desc();
 	d.abi_major = CARACAL_ABI_MAJOR - 1;
-	check_desc_fails(&d, "built for ABI 0.0",
+	check_desc_fails(&d, "built for ABI 0." STR(CARACAL_ABI_MINOR),
 	                 "rebuild the plugin against caracal-plugin >= 1.0");
 
 	d = good_desc();
 	d.abi_minor = CARACAL_ABI_MINOR + 3;
 	d.min_host_minor = CARACAL_ABI_MINOR + 3;
-	check_desc_fails(&d, "built for ABI 1.3, needs host minor >= 3",
-	                 "upgrade caracald to ABI >= 1.3, or rebuild the plugin against "
-	                 "caracal-plugin 1.0");
+	check_desc_fails(&d, "built for ABI " NEXT3 ", " NEXT3_NEEDS,
+	                 "upgrade caracald to ABI >= " NEXT3 ", or rebuild the plugin against "
+	                 "caracal-plugin " CUR);
 
 	/* A newer plugin that asks for nothing new loads. */
 	d = good_desc();
@@ -246,7 +256,7 @@ static void check_vt_fails(const caracal_plugin *d, const char *expect1, const c
 	assert_int_equal(loader_check_vtables(d, "/x/unit.so", &err), CARACAL_E_INVAL);
 	assert_int_equal(err.code, CARACAL_E_INVAL);
 	assert_contains(err.message, "/x/unit.so");
-	assert_contains(err.message, "plugin built for ABI 1.0, needs host minor >= 0");
+	assert_contains(err.message, "plugin built for ABI " CUR ", " CUR_NEEDS);
 	assert_contains(err.message, HOST_ABI_TEXT);
 	assert_contains(err.message, expect1);
 	assert_contains(err.message, expect2);
@@ -276,7 +286,7 @@ static void test_vtable_checks(void **state)
 	good_storage.size = CARACAL_STORAGE_OPS_MIN_SIZE - 8;
 	check_vt_fails(
 	    &d, "storage vtable is 328 bytes < 336 (through key_meta_list)",
-	    "set .size = sizeof(caracal_storage_ops), rebuild with caracal-plugin >= 1.0");
+	    "set .size = sizeof(caracal_storage_ops), rebuild with caracal-plugin >= " CUR);
 
 	/* A longer vtable (a newer minor) is fine. */
 	d = good_desc();
@@ -419,7 +429,7 @@ static void test_good_loads(void **state)
 	assert_null(plugin_registry_load(reg, "fixture_good", NULL, &err));
 	assert_int_equal(err.code, CARACAL_E_INVAL);
 	assert_contains(err.message, "already loaded");
-	assert_contains(err.message, "plugin built for ABI 1.0, needs host minor >= 0");
+	assert_contains(err.message, "plugin built for ABI " CUR ", " CUR_NEEDS);
 	assert_contains(err.message, HOST_ABI_TEXT);
 	assert_contains(err.message, "name the plugin once in the config");
 	assert_int_equal(plugin_registry_count(reg), 1);
@@ -430,9 +440,9 @@ static void test_good_loads(void **state)
 static void test_bad_magic(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_bad_magic", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_bad_magic", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "not a Caracal plugin descriptor (magic 0x4352434d",
-	                "declare the plugin with CARACAL_PLUGIN() from caracal-plugin 1.0");
+	                "declare the plugin with CARACAL_PLUGIN() from caracal-plugin " CUR);
 }
 
 static void test_major(void **state)
@@ -442,29 +452,29 @@ static void test_major(void **state)
 	                "plugin built for ABI 2.0, needs host minor >= 0",
 	                "incompatible major ABI version 2",
 	                "upgrade caracald to one that speaks ABI 2.x, or rebuild the plugin "
-	                "against caracal-plugin 1.0");
+	                "against caracal-plugin " CUR);
 }
 
 static void test_minor_too_new(void **state)
 {
 	(void)state;
 	expect_rejected("fixture_minor", CARACAL_E_INVAL,
-	                "plugin built for ABI 1.1, needs host minor >= 1",
-	                "plugin needs a newer caracald", "upgrade caracald to ABI >= 1.1");
+	                "plugin built for ABI " NEXT ", " NEXT_NEEDS,
+	                "plugin needs a newer caracald", "upgrade caracald to ABI >= " NEXT);
 }
 
 static void test_descriptor_too_small(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_small", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_small", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "descriptor is 136 bytes, this host needs at least 144",
-	                "rebuild the plugin against caracal-plugin >= 1.0");
+	                "rebuild the plugin against caracal-plugin >= " CUR);
 }
 
 static void test_short_vtable(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_short_vtable", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_short_vtable", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "policy vtable is 24 bytes < 32 (through activate)",
 	                "set .size = sizeof(caracal_policy_ops)");
 }
@@ -472,7 +482,7 @@ static void test_short_vtable(void **state)
 static void test_null_op(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_null_op", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_null_op", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "mandatory op policy.validate is NULL", "implement policy.validate");
 }
 
@@ -487,7 +497,7 @@ static void test_no_symbol(void **state)
 static void test_name_mismatch(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_name_mismatch", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_name_mismatch", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "named \"fixture_other\", not \"fixture_name_mismatch\"",
 	                "CARACAL_PLUGIN(fixture_name_mismatch, ...)");
 }
@@ -495,7 +505,7 @@ static void test_name_mismatch(void **state)
 static void test_kind_without_vtable(void **state)
 {
 	(void)state;
-	expect_rejected("fixture_kind_no_vtable", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_kind_no_vtable", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "declares CARACAL_KIND_AUDIT but its audit vtable is NULL",
 	                "set .audit = &ops, or drop CARACAL_KIND_AUDIT from .kinds");
 }
@@ -504,7 +514,7 @@ static void test_oversize(void **state)
 {
 	(void)state;
 #if defined(__GLIBC__)
-	expect_rejected("fixture_oversize", CARACAL_E_INVAL, "built for ABI 1.0",
+	expect_rejected("fixture_oversize", CARACAL_E_INVAL, "built for ABI " CUR,
 	                "descriptor says 208 bytes but caracal_plugin_fixture_oversize is 144",
 	                "CARACAL_PLUGIN()");
 #else

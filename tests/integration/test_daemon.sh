@@ -69,7 +69,9 @@ caracald=("$builddir/caracald")
 caracalctl=("$builddir/caracalctl")
 
 # --- caracald --version and -t -----------------------------------------------
-"${caracald[@]}" --version | grep -q "plugin ABI 1.0" || fail "--version lacks the ABI version"
+abi=$(sed -n 's/^#define CARACAL_ABI_MAJOR \([0-9]*\)$/\1/p' "$CARACAL_SRCDIR/include/caracal/plugin.h").$(
+	sed -n 's/^#define CARACAL_ABI_MINOR \([0-9]*\)$/\1/p' "$CARACAL_SRCDIR/include/caracal/plugin.h")
+"${caracald[@]}" --version | grep -q "plugin ABI $abi\$" || fail "--version lacks the ABI version ($abi)"
 pass "--version names the plugin ABI"
 
 write_config ""

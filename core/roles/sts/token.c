@@ -16,6 +16,7 @@
 #include "roles/sts/form.h"
 #include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
+#include "roles/sts/mint_persist.h"
 #include "roles/sts/policy_input.h"
 #include "roles/sts/sts.h"
 
@@ -1062,51 +1063,12 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		goto out;
 	}
 
-	/* §2.14: the jti is registered once; a collision is an anomaly. */
+	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
+	 * consumed once, the authority record written — after every step that
+	 * can still refuse the token, so no refused exchange leaves a live
+	 * record. */
 	char jti_key[64];
 	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
-	rc = deps.storage->single_use_claim(deps.storage_tctx, zone, jti_key, exp * 1000000, &err);
-	if (rc == CARACAL_E_CONFLICT) {
-		caracal_error ae = {0};
-		json_t *anomaly =
-		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
-		              "decision", "deny", "evaluation_status", "anomaly", "metadata", "jti",
-		              jti, "application_id", app.id);
-		role_audit(zone, "jti_collision", anomaly, &ae);
-		json_decref(anomaly);
-	}
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: jti registry: %s", job->request_id, err.message);
-		set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-
-	/* §2.9: an approval is consumed once, cluster-wide, by the exchange it
-	 * approved. */
-	if (challenge_resolved) {
-		rc = deps.storage->approval_consume(deps.storage_tctx, zone, approval_id, sid,
-		                                    now_us, &err);
-		if (rc != CARACAL_OK) {
-			set_error(job, rc == CARACAL_E_CONFLICT ? 409 : 503,
-			          rc == CARACAL_E_CONFLICT ? "approval_consumed"
-			                                   : "sts_unavailable",
-			          rc == CARACAL_E_CONFLICT ? "approval already consumed"
-			                                   : "the token service is unavailable");
-			goto out;
-		}
-		caracal_error ae = {0};
-		json_t *consumed =
-		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
-		              "decision", "consumed", "evaluation_status", "step_up_consumed",
-		              "metadata", "challenge_id", approval_id, "authority_record_id", sid);
-		rc = role_audit(zone, "step_up_consumed", consumed, &ae);
-		json_decref(consumed);
-		if (rc != CARACAL_OK)
-			goto audit_failed;
-	}
-
-	/* The authority record last: every step that can still refuse the
-	 * token ran before it, so no refused exchange leaves a live record. */
 	caracal_authority_record rec = {
 	    .size = sizeof rec,
 	    .id = sid,
@@ -1118,11 +1080,43 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	    .authenticated_at_us = now_us,
 	    .claims_json = {"{}", 2},
 	};
-	rc = deps.storage->authority_record_create(deps.storage_tctx, &rec, &err);
+	const caracal_mint_write mw = {
+	    .size = sizeof mw,
+	    .record = &rec,
+	    .jti = jti_key,
+	    .jti_expires_at_us = exp * 1000000,
+	    .approval_id = challenge_resolved ? approval_id : NULL,
+	    .at_us = now_us,
+	};
+	int conflict = 0;
+	rc = mint_persist(deps.storage, deps.storage_tctx, &mw, &conflict, &err);
 	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: authority record: %s", job->request_id, err.message);
-		set_error(job, 500, "internal_error", "token issuance failed");
+		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
+		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
+			caracal_error ae = {0};
+			json_t *anomaly = json_pack(
+			    "{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
+			    "decision", "deny", "evaluation_status", "anomaly", "metadata", "jti",
+			    jti, "application_id", app.id);
+			role_audit(zone, "jti_collision", anomaly, &ae);
+			json_decref(anomaly);
+		}
+		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
+			set_error(job, 409, "approval_consumed", "approval already consumed");
+		else
+			set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
+	}
+	if (challenge_resolved) {
+		caracal_error ae = {0};
+		json_t *consumed =
+		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
+		              "decision", "consumed", "evaluation_status", "step_up_consumed",
+		              "metadata", "challenge_id", approval_id, "authority_record_id", sid);
+		rc = role_audit(zone, "step_up_consumed", consumed, &ae);
+		json_decref(consumed);
+		if (rc != CARACAL_OK)
+			goto audit_failed;
 	}
 
 	json_t *extra =

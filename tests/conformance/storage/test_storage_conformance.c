@@ -1298,12 +1298,44 @@ typedef struct race {
 	pthread_barrier_t bar;
 	const char *zone, *id, *extra;
 	int64_t expires;
-	int which; /* 0 consume, 1 claim */
+	int which; /* 0 consume, 1 claim, 2 mint_write consuming id */
 	int rc[8];
 	char msg[8][CARACAL_ERROR_MESSAGE_MAX];
 	int idx;
 	pthread_mutex_t mu;
 } race;
+
+static int has_mint_write(void)
+{
+	return S->size >= offsetof(caracal_storage_ops, mint_write) + sizeof S->mint_write &&
+	       S->mint_write != NULL;
+}
+
+/* A mint of a fresh record and jti that consumes the contested approval. */
+static int race_mint(void *tctx, const race *r, caracal_error *err)
+{
+	char rid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
+	if (uuid_v7(rid) != 0 || uuid_v7(jti) != 0)
+		return CARACAL_E_INTERNAL;
+	caracal_authority_record rec = {.size = sizeof rec,
+	                                .id = rid,
+	                                .zone_id = r->zone,
+	                                .session_type = "application",
+	                                .subject_id = "subject-1",
+	                                .status = "active",
+	                                .expires_at_us = now() + 600000000LL,
+	                                .authenticated_at_us = now()};
+	caracal_mint_write m = {.size = sizeof m,
+	                        .record = &rec,
+	                        .jti = jti,
+	                        .jti_expires_at_us = now() + 600000000LL,
+	                        .approval_id = r->id};
+	int conflict = 0;
+	int rc = S->mint_write(tctx, &m, &conflict, err);
+	if (rc == CARACAL_E_CONFLICT && conflict != CARACAL_MINT_CONFLICT_APPROVAL)
+		return CARACAL_E_INTERNAL;
+	return rc;
+}
 
 static void *race_thread(void *p)
 {
@@ -1318,8 +1350,10 @@ static void *race_thread(void *p)
 	if (rc == CARACAL_OK) {
 		if (r->which == 0)
 			rc = S->approval_consume(tctx, r->zone, r->id, r->extra, now(), &err);
-		else
+		else if (r->which == 1)
 			rc = S->single_use_claim(tctx, r->zone, r->id, r->expires, &err);
+		else
+			rc = race_mint(tctx, r, &err);
 	}
 	r->rc[me] = rc;
 	snprintf(r->msg[me], sizeof r->msg[me], "%s", err.message);
@@ -1389,6 +1423,111 @@ static void test_single_use(void **state)
 	NEWID(contested);
 	race r = {.zone = zone, .id = contested, .expires = t + 60000000LL, .which = 1};
 	run_race(&r, 8);
+}
+
+/* mint_write (ABI 1.1, optional): the record, the jti and the approval
+ * consumption commit together or not at all. */
+static void test_mint_write(void **state)
+{
+	(void)state;
+	if (!has_mint_write()) {
+		print_message("storage plugin has no mint_write (ABI 1.0): skipped\n");
+		return;
+	}
+	world w;
+	mk_world(&w);
+	int64_t t0 = now();
+	char appr[37], pending[37];
+	mk_approval(w.zone, appr, w.app, t0 + 600000000LL);
+	OK(S->approval_decide(T, w.zone, appr, 1, "operator-7", NULL, t0, &err_));
+	mk_approval(w.zone, pending, w.app, t0 + 600000000LL);
+
+	NEWID(rid);
+	NEWID(jti);
+	caracal_authority_record rec = {.size = sizeof rec,
+	                                .id = rid,
+	                                .zone_id = w.zone,
+	                                .session_type = "application",
+	                                .subject_id = w.app,
+	                                .status = "active",
+	                                .expires_at_us = t0 + 900000000LL,
+	                                .authenticated_at_us = t0};
+	caracal_mint_write m = {.size = sizeof m,
+	                        .record = &rec,
+	                        .jti = jti,
+	                        .jti_expires_at_us = t0 + 900000000LL,
+	                        .approval_id = pending,
+	                        .at_us = t0 + 1};
+	caracal_authority_record out = {.size = sizeof out};
+	int conflict = 0;
+
+	/* A pending approval cannot be consumed: nothing is written. */
+	RC(CARACAL_E_CONFLICT, S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, CARACAL_MINT_CONFLICT_APPROVAL);
+	RC(CARACAL_E_NOTFOUND, S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+	NEWID(probe);
+	OK(S->single_use_claim(T, w.zone, probe, t0 + 60000000LL, &err_));
+
+	/* An unknown approval is a conflict too (swept, or never there). */
+	NEWID(ghost);
+	m.approval_id = ghost;
+	RC(CARACAL_E_CONFLICT, S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, CARACAL_MINT_CONFLICT_APPROVAL);
+	RC(CARACAL_E_NOTFOUND, S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+
+	/* A jti already claimed: no record, and the approval stays unconsumed. */
+	m.approval_id = appr;
+	m.jti = probe;
+	RC(CARACAL_E_CONFLICT, S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, CARACAL_MINT_CONFLICT_JTI);
+	RC(CARACAL_E_NOTFOUND, S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+	caracal_approval ao = {.size = sizeof ao};
+	OK(S->approval_get(T, w.zone, appr, A, &ao, &err_));
+	assert_int_equal(ao.consumed_at_us, 0);
+
+	/* All three together. */
+	m.jti = jti;
+	OK(S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, 0);
+	OK(S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+	str_eq(out.subject_id, w.app);
+	str_eq(out.status, "active");
+	RC(CARACAL_E_CONFLICT, S->single_use_claim(T, w.zone, jti, t0 + 60000000LL, &err_));
+	memset(&ao, 0, sizeof ao);
+	ao.size = sizeof ao;
+	OK(S->approval_get(T, w.zone, appr, A, &ao, &err_));
+	assert_int_equal(ao.consumed_at_us, t0 + 1);
+	str_eq(ao.consumed_authority_record_id, rid);
+
+	/* The same record id again (fresh jti, no approval): nothing written. */
+	NEWID(jti2);
+	m.jti = jti2;
+	m.approval_id = NULL;
+	RC(CARACAL_E_CONFLICT, S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, CARACAL_MINT_CONFLICT_RECORD);
+	OK(S->single_use_claim(T, w.zone, jti2, t0 + 60000000LL, &err_));
+
+	/* Without an approval, and with a NULL conflict pointer. */
+	NEWID(rid3);
+	NEWID(jti3);
+	rec.id = rid3;
+	m.jti = jti3;
+	OK(S->mint_write(T, &m, NULL, &err_));
+	OK(S->authority_record_get(T, w.zone, rid3, A, &out, &err_));
+
+	/* Missing pieces are refused before anything is written. */
+	m.jti = NULL;
+	RC(CARACAL_E_INVAL, S->mint_write(T, &m, &conflict, &err_));
+	m.jti = jti3;
+	m.record = NULL;
+	RC(CARACAL_E_INVAL, S->mint_write(T, &m, &conflict, &err_));
+
+	/* Racing mints over one approval: exactly one consumes it. */
+	char contested[37];
+	mk_approval(w.zone, contested, w.app, t0 + 600000000LL);
+	OK(S->approval_decide(T, w.zone, contested, 1, "operator-7", NULL, t0, &err_));
+	race r = {.zone = w.zone, .id = contested, .which = 2};
+	run_race(&r, 4);
 }
 
 static void test_rate_hit(void **state)
@@ -1561,6 +1700,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_approvals),
 	    cmocka_unit_test(test_approval_consume_race),
 	    cmocka_unit_test(test_single_use),
+	    cmocka_unit_test(test_mint_write),
 	    cmocka_unit_test(test_rate_hit),
 	    cmocka_unit_test(test_subject_issuers),
 	    cmocka_unit_test(test_key_meta),
