@@ -36,7 +36,10 @@ const char ctl_commands_usage[] =
     "  approval list --zone Z\n"
     "  approval decide ID --zone Z --approve|--reject [--reason TEXT]\n"
     "  revoke --zone Z (--authority-record ID | --session ID | --delegation ID)\n"
-    "         [--reason TEXT]\n";
+    "         [--reason TEXT]\n"
+    "  issuer create --zone Z --issuer URL --jwks-url URL --audience AUD\n"
+    "                                  register a federated identity (id_token) issuer\n"
+    "  issuer show --zone Z --issuer URL\n";
 
 enum {
 	O_ZONE,
@@ -55,6 +58,9 @@ enum {
 	O_AUTHORITY_RECORD,
 	O_SESSION,
 	O_DELEGATION,
+	O_ISSUER,
+	O_JWKS_URL,
+	O_AUDIENCE,
 	O_COUNT
 };
 
@@ -78,6 +84,9 @@ static const struct {
     [O_AUTHORITY_RECORD] = {"--authority-record", 0},
     [O_SESSION] = {"--session", 0},
     [O_DELEGATION] = {"--delegation", 0},
+    [O_ISSUER] = {"--issuer", 0},
+    [O_JWKS_URL] = {"--jwks-url", 0},
+    [O_AUDIENCE] = {"--audience", 0},
 };
 
 #define BIT(o) (1u << (o))
@@ -432,6 +441,33 @@ static int build(const char *noun, const char *verb, int argc, char **argv, ctl_
 			json_object_set_new(o, "reason", json_string(a.val[O_REASON]));
 		return json_body(out, o, why, cap);
 	}
+	if (strcmp(noun, "issuer") == 0 && strcmp(verb, "create") == 0) {
+		PARSE(Z | BIT(O_ISSUER) | BIT(O_JWKS_URL) | BIT(O_AUDIENCE), 0);
+		if (need(&a, O_ZONE, why, cap) != 0 || need(&a, O_ISSUER, why, cap) != 0 ||
+		    need(&a, O_JWKS_URL, why, cap) != 0 || need(&a, O_AUDIENCE, why, cap) != 0)
+			return -1;
+		out->kind = CTL_ISSUER_CREATE;
+		out->method = "POST";
+		if (zone_path(out, a.val[O_ZONE], "/issuers", why, cap) != 0)
+			return -1;
+		return json_body(out,
+		                 json_pack("{s:s, s:s, s:s}", "issuer", a.val[O_ISSUER], "jwks_url",
+		                           a.val[O_JWKS_URL], "audience", a.val[O_AUDIENCE]),
+		                 why, cap);
+	}
+	if (strcmp(noun, "issuer") == 0 && strcmp(verb, "show") == 0) {
+		PARSE(Z | BIT(O_ISSUER), 0);
+		if (need(&a, O_ZONE, why, cap) != 0 || need(&a, O_ISSUER, why, cap) != 0)
+			return -1;
+		/* The issuer is a URL: it travels percent-encoded in the query. */
+		char enc[1600], suffix[1700];
+		if (ctl_path_segment(enc, sizeof enc, a.val[O_ISSUER]) != 0)
+			return WHY("--issuer is longer than the API accepts");
+		snprintf(suffix, sizeof suffix, "/issuers?issuer=%s", enc);
+		out->kind = CTL_ISSUER_SHOW;
+		out->method = "GET";
+		return zone_path(out, a.val[O_ZONE], suffix, why, cap);
+	}
 #undef PARSE
 	return 1;
 }
@@ -482,7 +518,7 @@ int ctl_parse_command(int argc, char **argv, ctl_request *out, char *why, size_t
 		rc = build_revoke(argc - 1, argv + 1, out, why, cap);
 	} else {
 		static const char *const nouns[] = {"zone",   "app", "resource", "grant",
-		                                    "policy", "key", "approval"};
+		                                    "policy", "key", "approval", "issuer"};
 		int known = 0;
 		for (size_t i = 0; i < sizeof nouns / sizeof nouns[0]; i++)
 			known |= strcmp(argv[0], nouns[i]) == 0;
@@ -622,6 +658,13 @@ void ctl_print_human(FILE *out, const ctl_request *rq, const json_t *r)
 		        str(rv, "id"), (long long)json_integer_value(json_object_get(r, "count")));
 		break;
 	}
+	case CTL_ISSUER_CREATE:
+		fprintf(out, "issuer %s registered (id %s)\n", str(r, "issuer"), str(r, "id"));
+		break;
+	case CTL_ISSUER_SHOW:
+		fprintf(out, "id: %s\nissuer: %s\njwks_url: %s\naudience: %s\n", str(r, "id"),
+		        str(r, "issuer"), str(r, "jwks_url"), str(r, "audience"));
+		break;
 	default:
 		break;
 	}

@@ -31,12 +31,14 @@ typedef enum ctl_kind {
 	CTL_APPROVAL_LIST,
 	CTL_APPROVAL_DECIDE,
 	CTL_REVOKE,
+	CTL_ISSUER_CREATE,
+	CTL_ISSUER_SHOW,
 } ctl_kind;
 
 typedef struct ctl_request {
 	ctl_kind kind;
 	const char *method;
-	char path[640];
+	char path[2048];          /* with the query: the daemon's default request-target bound */
 	const char *content_type; /* NULL: no body */
 	char *body;               /* malloc'd */
 	size_t body_len;

@@ -89,9 +89,9 @@ YAML
 	} >"$tmp/caracal.yaml"
 }
 
-start_daemon() {
+start_daemon() { # [caracald args...]
 	: >"$tmp/log"
-	"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
+	"$builddir/caracald" -c "$tmp/caracal.yaml" "$@" 2>"$tmp/log" &
 	pid=$!
 	adm=""
 	for _ in $(seq 1 100); do
@@ -288,12 +288,98 @@ for kind in --session --authority-record --delegation; do
 done
 pass "approval list/decide and revoke reach storage (empty list, 404 for unknown ids)"
 
+# Federated identity issuers.
+iss=https://idp.example/tenant-1
+jwks=https://idp.example/tenant-1/keys
+out=$(j issuer create --zone prod --issuer "$iss" --jwks-url "$jwks" --audience caracal-prod) ||
+	fail "issuer create: $(cat "$tmp/err")"
+issuer_id=$(echo "$out" | field id)
+[ -n "$issuer_id" ] || fail "issuer create printed $out"
+echo "$out" | grep -qF "\"issuer\":\"$iss\"" && echo "$out" | grep -qF "\"jwks_url\":\"$jwks\"" ||
+	fail "issuer create printed $out"
+echo "$out" | grep -q '"audience":"caracal-prod"' || fail "issuer create printed $out"
+if j issuer create --zone prod --issuer "$iss" --jwks-url "$jwks" --audience other >/dev/null; then
+	fail "a duplicate issuer was registered"
+fi
+grep -q '"error":"conflict"' "$tmp/err" || fail "duplicate issuer: $(cat "$tmp/err")"
+issuer_body() { printf '{"issuer":"%s","jwks_url":"%s","audience":"%s"%s}' "$1" "$2" "$3" "${4:-}"; }
+c=$(code POST /admin/zones/prod/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body "$iss" "$jwks" caracal-prod)")
+[ "$c" = 409 ] || fail "duplicate issuer gave $c"
+c=$(code POST /admin/zones/staging/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body "$iss" "$jwks" caracal-staging)")
+[ "$c" = 201 ] || fail "the same issuer in another zone gave $c: $(cat "$tmp/body")"
+grep -q '"id":"' "$tmp/body" && grep -q '"audience":"caracal-staging"' "$tmp/body" ||
+	fail "issuer 201 body: $(cat "$tmp/body")"
+c=$(code POST /admin/zones/prod/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body https://idp2.example http://idp2.example/keys a)")
+[ "$c" = 400 ] || fail "http:// jwks_url gave $c"
+grep -q '"error":"invalid_request"' "$tmp/body" && grep -q 'plain HTTP' "$tmp/body" ||
+	fail "http:// jwks_url body: $(cat "$tmp/body")"
+if j issuer create --zone prod --issuer https://idp2.example --jwks-url http://idp2.example/keys \
+	--audience a >/dev/null; then fail "caracalctl registered an http:// jwks_url"; fi
+grep -q 'plain HTTP' "$tmp/err" || fail "ctl http:// jwks_url: $(cat "$tmp/err")"
+c=$(code POST /admin/zones/prod/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body https://idp2.example https://idp2.example/keys a ',"kid":"k1"')")
+[ "$c" = 400 ] || fail "unknown issuer member gave $c"
+grep -q "unknown member 'kid'" "$tmp/body" || fail "unknown member body: $(cat "$tmp/body")"
+c=$(code POST /admin/zones/prod/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body 'https://idp2.example/#x' https://idp2.example/keys a)")
+[ "$c" = 400 ] || fail "issuer with a fragment gave $c"
+c=$(code POST /admin/zones/nope/issuers "${auth[@]}" -H 'Content-Type: application/json' \
+	-d "$(issuer_body https://idp2.example https://idp2.example/keys a)")
+[ "$c" = 404 ] || fail "issuer in an unknown zone gave $c"
+if j issuer create --zone nope --issuer https://idp2.example --jwks-url https://idp2.example/keys \
+	--audience a >/dev/null; then fail "caracalctl registered an issuer in an unknown zone"; fi
+grep -q '"error":"not_found"' "$tmp/err" || fail "ctl unknown zone: $(cat "$tmp/err")"
+c=$(code DELETE /admin/zones/prod/issuers "${auth[@]}")
+[ "$c" = 405 ] || fail "DELETE issuers gave $c"
+# development mode: an http:// issuer is accepted (its keys still come over https).
+out=$(j issuer create --zone prod --issuer http://127.0.0.1:9/idp --jwks-url https://127.0.0.1:9/keys \
+	--audience dev) || fail "http:// issuer in development: $(cat "$tmp/err")"
+pass "issuer create (201 and its fields, 409 duplicate, 400 http:// keys/unknown member/fragment, 404 zone, 405)"
+
+out=$(j issuer show --zone prod --issuer "$iss") || fail "issuer show: $(cat "$tmp/err")"
+echo "$out" | grep -q "\"id\":\"$issuer_id\"" && echo "$out" | grep -q '"audience":"caracal-prod"' ||
+	fail "issuer show printed $out"
+out=$("${ctl[@]}" issuer show --zone "$zone" --issuer "$iss") || fail "issuer show (human)"
+echo "$out" | grep -q "^id: $issuer_id\$" && echo "$out" | grep -q "^audience: caracal-prod\$" ||
+	fail "human issuer show: $out"
+c=$(code GET "/admin/zones/prod/issuers" "${auth[@]}" -G --data-urlencode "issuer=$iss")
+[ "$c" = 200 ] && grep -q "\"id\":\"$issuer_id\"" "$tmp/body" || fail "GET issuer: $c $(cat "$tmp/body")"
+if j issuer show --zone prod --issuer https://unknown.example >/dev/null; then
+	fail "an unknown issuer was shown"
+fi
+grep -q '"error":"not_found"' "$tmp/err" || fail "unknown issuer: $(cat "$tmp/err")"
+c=$(code GET "/admin/zones/prod/issuers?issuer=https%3A%2F%2Funknown.example" "${auth[@]}")
+[ "$c" = 404 ] || fail "GET unknown issuer gave $c"
+c=$(code GET "/admin/zones/prod/issuers" "${auth[@]}")
+[ "$c" = 400 ] && grep -q "'issuer' query parameter is required" "$tmp/body" ||
+	fail "GET issuers without issuer= gave $c $(cat "$tmp/body")"
+c=$(code GET "/admin/zones/prod/issuers?issuer=a&x=1" "${auth[@]}")
+[ "$c" = 400 ] || fail "GET issuers with another parameter gave $c"
+c=$(code GET "/admin/zones/nope/issuers?issuer=https%3A%2F%2Fidp.example" "${auth[@]}")
+[ "$c" = 404 ] || fail "GET issuer in an unknown zone gave $c"
+pass "issuer show (200, 404 unknown issuer or zone, 400 without exactly one issuer=)"
+
+# production mode: an http:// issuer is refused.
+stop_daemon
+start_daemon --set mode=production
+ctl=("$builddir/caracalctl" -c "$tmp/caracal.yaml" --set "admin.listen=127.0.0.1:$adm")
+if j issuer create --zone prod --issuer http://127.0.0.1:9/other --jwks-url https://127.0.0.1:9/keys \
+	--audience a >/dev/null; then fail "an http:// issuer was registered in production"; fi
+grep -q 'development mode' "$tmp/err" || fail "production http:// issuer: $(cat "$tmp/err")"
+out=$(j issuer show --zone prod --issuer http://127.0.0.1:9/idp) ||
+	fail "the development http:// issuer cannot be read in production: $(cat "$tmp/err")"
+pass "production refuses http:// issuers (and still reads the one registered in development)"
+
 # Audit: every action is evidence; no secret in the ledger or the log.
 stop_daemon
 ledger=$(ls "$tmp"/var/audit/*.jsonl) || fail "no ledger"
 for ev in admin.zone.create admin.zone.list admin.application.create admin.application.list \
 	admin.resource.create admin.grant.create admin.policy.validate admin.policy.apply \
-	admin.key.rotate admin.approval.list admin.approval.decide admin.revocation.create; do
+	admin.key.rotate admin.approval.list admin.approval.decide admin.revocation.create \
+	admin.issuer.create admin.issuer.get; do
 	grep -q "\"event_type\":\"$ev\"" $ledger || fail "ledger lacks $ev"
 done
 grep -q '"outcome":"requested"' $ledger && grep -q '"outcome":"completed"' $ledger &&
@@ -301,5 +387,11 @@ grep -q '"outcome":"requested"' $ledger && grep -q '"outcome":"completed"' $ledg
 grep -q -- "$secret" $ledger "$tmp/log" && fail "the client secret reached the ledger or the log"
 grep -q -- "$token" $ledger "$tmp/log" && fail "the admin token reached the ledger or the log"
 "${ctl[@]}" audit verify >/dev/null 2>"$tmp/err" || fail "audit verify: $(cat "$tmp/err")"
+grep "\"event_type\":\"admin.issuer.create\"" $ledger | grep '"outcome":"requested"' |
+	grep -q "\"issuer_id\":\"$issuer_id\"" || fail "the issuer registration lacks its requested event"
+grep "\"event_type\":\"admin.issuer.create\"" $ledger | grep '"outcome":"completed"' |
+	grep -q "\"issuer_id\":\"$issuer_id\"" || fail "the issuer registration lacks its completed event"
+grep "\"event_type\":\"admin.issuer.create\"" $ledger | grep -q '"status":409' ||
+	fail "the refused duplicate issuer is not in the ledger"
 pass "every admin action is audited (requested/completed/failed); no secret leaked; chain intact"
 echo "all admin integration checks passed"

@@ -48,6 +48,9 @@ static void test_paths(void **state)
 	assert_int_equal(p.route, ADMIN_R_APPROVALS);
 	assert_true(admin_path_parse("/admin/zones/z/revocations", &p));
 	assert_int_equal(p.route, ADMIN_R_REVOCATIONS);
+	assert_true(admin_path_parse("/admin/zones/z/issuers", &p));
+	assert_int_equal(p.route, ADMIN_R_ISSUERS);
+	assert_string_equal(p.zone, "z");
 	assert_true(admin_path_parse("/admin/zones/z/approvals/0190-ab/decision", &p));
 	assert_int_equal(p.route, ADMIN_R_APPROVAL_DECISION);
 	assert_string_equal(p.zone, "z");
@@ -64,6 +67,8 @@ static void test_paths(void **state)
 	    "/admin/zones/../x",
 	    "/admin/zone",
 	    "/admin/zones/z/keys",
+	    "/admin/zones/z/issuers/",
+	    "/admin/zones/z/issuers/x",
 	    "/admin/zones/sp ace",
 	    "/admin/zones/z/approvals//decision",
 	    "/adminzones",
@@ -104,6 +109,13 @@ static void test_methods_and_actions(void **state)
 	assert_string_equal(admin_route_action(ADMIN_R_REVOCATIONS, "POST"), "revocation.create");
 	assert_string_equal(admin_route_action(ADMIN_R_APPROVAL_DECISION, "POST"),
 	                    "approval.decide");
+	assert_true(admin_method_allowed(ADMIN_R_ISSUERS, "GET"));
+	assert_true(admin_method_allowed(ADMIN_R_ISSUERS, "POST"));
+	assert_false(admin_method_allowed(ADMIN_R_ISSUERS, "DELETE"));
+	assert_string_equal(admin_route_body(ADMIN_R_ISSUERS, "POST"), "json");
+	assert_null(admin_route_body(ADMIN_R_ISSUERS, "GET"));
+	assert_string_equal(admin_route_action(ADMIN_R_ISSUERS, "POST"), "issuer.create");
+	assert_string_equal(admin_route_action(ADMIN_R_ISSUERS, "GET"), "issuer.get");
 }
 
 static void test_values(void **state)
@@ -154,6 +166,11 @@ static void test_values(void **state)
 	assert_false(admin_valid_upstream_url("https://ho_st/", why, cap));
 	assert_false(admin_valid_upstream_url("https://[zz]/", why, cap));
 	assert_false(admin_valid_upstream_url("https://host\\evil/", why, cap));
+	/* An empty IPv6 host is refused (it once slipped through as "valid"). */
+	assert_false(admin_valid_upstream_url("https://[]/", why, cap));
+	assert_string_equal(why, "upstream_url has a malformed IPv6 host");
+	assert_false(admin_valid_upstream_url("https://[::1]x/", why, cap));
+	assert_string_equal(why, "upstream_url has a malformed authority");
 
 	int64_t us;
 	assert_int_equal(admin_parse_rfc3339("2026-05-20T10:00:00Z", &us), 0);
@@ -393,6 +410,263 @@ static void test_grant_decision_revoke(void **state)
 	json_decref(o);
 }
 
+/* A refused value and a piece of the description it must get. */
+struct refusal {
+	const char *value;
+	const char *why;
+};
+
+static void test_issuer_values(void **state)
+{
+	(void)state;
+	char why[256];
+	const size_t cap = sizeof why;
+	static const char *const good[] = {
+	    "https://idp.example",
+	    "https://idp.example/",
+	    "https://login.example.com/tenant-1/v2.0",
+	    "HTTPS://idp.example",
+	    "https://idp.example:8443/realms/x",
+	    "https://[2001:db8::1]/",
+	    "https://127.0.0.1",
+	    "https://idp.example/caf\u00e9", /* UTF-8 in the path */
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!admin_valid_issuer(good[i], 0, why, cap))
+			fail_msg("refused %s: %s", good[i], why);
+	static const struct refusal bad[] = {
+	    {"", "1..512 bytes"},
+	    {"http://idp.example", "http:// only in development mode"},
+	    {"idp.example", "absolute https:// URL"},
+	    {"/issuer", "absolute https:// URL"},
+	    {"ftp://idp.example", "absolute https:// URL"},
+	    {"https://", "has no host"},
+	    {"https:///x", "has no host"},
+	    {"https://user@idp.example", "userinfo"},
+	    {"https://idp.example?tenant=1", "query"},
+	    {"https://idp.example/#x", "fragment"},
+	    {"https://idp example", "spaces"},
+	    {"https://idp.example/a\tb", "control characters"},
+	    {"https://idp.example/\x7f", "control characters"},
+	    {"https://idp.example/\xc2\x85", "control characters"}, /* U+0085 (C1) */
+	    {"https://idp.example/\xe2\x80\xae", "bidirectional"},  /* U+202E */
+	    {"https://idp.example/\xe2\x81\xa6", "bidirectional"},  /* U+2066 */
+	    {"https://idp.example/\xff", "not valid UTF-8"},
+	    {"https://idp.example/\xc0\xaf", "not valid UTF-8"},         /* overlong '/' */
+	    {"https://idp.example/\xed\xa0\x80", "not valid UTF-8"},     /* a surrogate */
+	    {"https://idp.example/\xf4\x90\x80\x80", "not valid UTF-8"}, /* > U+10FFFF */
+	    {"https://idp.example/\xe2\x82", "not valid UTF-8"},         /* truncated */
+	    {"https://idp_x.example", "invalid host"},
+	    {"https://idp.example:0", "invalid port"},
+	    {"https://idp.example:99999", "invalid port"},
+	    {"https://[zz]/", "malformed IPv6"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		if (admin_valid_issuer(bad[i].value, 0, why, cap))
+			fail_msg("accepted issuer '%s'", bad[i].value);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("issuer '%s': '%s' does not say '%s'", bad[i].value, why,
+			         bad[i].why);
+	}
+	/* http:// only in development mode; the other rules still hold. */
+	assert_true(admin_valid_issuer("http://127.0.0.1:9000/idp", 1, why, cap));
+	assert_false(admin_valid_issuer("http://u@127.0.0.1/", 1, why, cap));
+	assert_false(admin_valid_issuer("ftp://idp.example", 1, why, cap));
+	/* The length bound is 512 bytes. */
+	char longi[600];
+	int n = snprintf(longi, sizeof longi, "https://idp.example/");
+	memset(longi + n, 'a', 512 - (size_t)n);
+	longi[512] = '\0';
+	assert_true(admin_valid_issuer(longi, 0, why, cap));
+	longi[512] = 'a';
+	longi[513] = '\0';
+	assert_false(admin_valid_issuer(longi, 0, why, cap));
+	assert_non_null(strstr(why, "1..512 bytes"));
+	/* The text rules alone (for reads) take any scheme. */
+	assert_true(admin_valid_issuer_text("http://idp.example", why, cap));
+	assert_true(admin_valid_issuer_text("not a url", why, cap));
+	assert_false(admin_valid_issuer_text("a\nb", why, cap));
+
+	static const char *const good_jwks[] = {
+	    "https://idp.example/.well-known/jwks.json",
+	    "https://idp.example:8443/keys?tenant=1",
+	    "HTTPS://idp.example/keys",
+	    "https://[::1]/keys",
+	};
+	for (size_t i = 0; i < sizeof good_jwks / sizeof good_jwks[0]; i++)
+		if (!admin_valid_jwks_url(good_jwks[i], why, cap))
+			fail_msg("refused %s: %s", good_jwks[i], why);
+	static const struct refusal bad_jwks[] = {
+	    {"", "1..2048 bytes"},
+	    {"http://idp.example/keys", "never fetched over plain HTTP"},
+	    {"HTTP://idp.example/keys", "never fetched over plain HTTP"},
+	    {"idp.example/keys", "absolute https:// URL"},
+	    {"file:///etc/passwd", "absolute https:// URL"},
+	    {"https:///keys", "has no host"},
+	    {"https://?x", "has no host"},
+	    {"https://u:p@idp.example/keys", "userinfo"},
+	    {"https://idp.example/keys#k", "fragment"},
+	    {"https://idp.example/k eys", "printable ASCII"},
+	    {"https://idp.example/caf\xc3\xa9", "printable ASCII"},
+	    {"https://idp.example\\@evil/", "printable ASCII"},
+	    {"https://idp$.example/", "invalid host"},
+	    {"https://idp.example:/keys", "invalid port"},
+	    {"https://[]/keys", "malformed IPv6"},
+	};
+	for (size_t i = 0; i < sizeof bad_jwks / sizeof bad_jwks[0]; i++) {
+		why[0] = '\0';
+		if (admin_valid_jwks_url(bad_jwks[i].value, why, cap))
+			fail_msg("accepted jwks_url '%s'", bad_jwks[i].value);
+		if (strstr(why, bad_jwks[i].why) == NULL)
+			fail_msg("jwks_url '%s': '%s' does not say '%s'", bad_jwks[i].value, why,
+			         bad_jwks[i].why);
+	}
+	char longu[2100];
+	n = snprintf(longu, sizeof longu, "https://idp.example/");
+	memset(longu + n, 'k', 2048 - (size_t)n);
+	longu[2048] = '\0';
+	assert_true(admin_valid_jwks_url(longu, why, cap));
+	longu[2048] = 'k';
+	longu[2049] = '\0';
+	assert_false(admin_valid_jwks_url(longu, why, cap));
+
+	assert_true(admin_valid_audience("my-client-id", why, cap));
+	assert_true(admin_valid_audience("api://caracal prod", why, cap));
+	assert_true(admin_valid_audience("\xc3\xa9quipe", why, cap));
+	static const struct refusal bad_aud[] = {
+	    {"", "1..512 bytes"},
+	    {"a\rb", "control characters"},
+	    {"\x1b[31m", "control characters"},
+	    {"\xc3", "not valid UTF-8"},
+	    {"a\xe2\x80\xae"
+	     "b",
+	     "bidirectional"},
+	};
+	for (size_t i = 0; i < sizeof bad_aud / sizeof bad_aud[0]; i++) {
+		why[0] = '\0';
+		if (admin_valid_audience(bad_aud[i].value, why, cap))
+			fail_msg("accepted audience '%s'", bad_aud[i].value);
+		if (strstr(why, bad_aud[i].why) == NULL)
+			fail_msg("audience: '%s' does not say '%s'", why, bad_aud[i].why);
+	}
+	char longa[600];
+	memset(longa, 'a', 512);
+	longa[512] = '\0';
+	assert_true(admin_valid_audience(longa, why, cap));
+	longa[512] = 'a';
+	longa[513] = '\0';
+	assert_false(admin_valid_audience(longa, why, cap));
+}
+
+static void test_issuer_body(void **state)
+{
+	(void)state;
+	char why[256];
+	admin_issuer_in in;
+	json_t *o = obj("{\"issuer\":\"https://idp.example\",\"jwks_url\":"
+	                "\"https://idp.example/jwks\",\"audience\":\"caracal\"}");
+	assert_int_equal(admin_parse_issuer(o, 0, &in, why, sizeof why), 0);
+	assert_string_equal(in.issuer, "https://idp.example");
+	assert_string_equal(in.jwks_url, "https://idp.example/jwks");
+	assert_string_equal(in.audience, "caracal");
+	json_decref(o);
+
+	o = obj("{\"issuer\":\"http://127.0.0.1:9/idp\",\"jwks_url\":"
+	        "\"https://127.0.0.1:9/jwks\",\"audience\":\"a\"}");
+	assert_int_equal(admin_parse_issuer(o, 1, &in, why, sizeof why), 0);
+	assert_int_equal(admin_parse_issuer(o, 0, &in, why, sizeof why), -1);
+	assert_non_null(strstr(why, "development mode"));
+	json_decref(o);
+
+	static const struct refusal bad[] = {
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"https://i/k\",\"audience\":\"a\","
+	     "\"kid\":\"x\"}",
+	     "unknown member 'kid'"},
+	    {"{\"jwks_url\":\"https://i/k\",\"audience\":\"a\"}", "'issuer' is required"},
+	    {"{\"issuer\":\"https://i\",\"audience\":\"a\"}", "'jwks_url' is required"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"https://i/k\"}", "'audience' is required"},
+	    {"{\"issuer\":5,\"jwks_url\":\"https://i/k\",\"audience\":\"a\"}",
+	     "'issuer' must be a string"},
+	    {"{\"issuer\":null,\"jwks_url\":\"https://i/k\",\"audience\":\"a\"}",
+	     "'issuer' must be a string"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":[],\"audience\":\"a\"}",
+	     "'jwks_url' must be a string"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"https://i/k\",\"audience\":true}",
+	     "'audience' must be a string"},
+	    {"{\"issuer\":\"\",\"jwks_url\":\"https://i/k\",\"audience\":\"a\"}",
+	     "'issuer' must be 1..512 bytes"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"http://i/k\",\"audience\":\"a\"}",
+	     "never fetched over plain HTTP"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"https://i/k\",\"audience\":\"\"}",
+	     "'audience' must be 1..512 bytes"},
+	    {"{\"issuer\":\"https://i\",\"jwks_url\":\"https://i/k\",\"audience\":"
+	     "\"a\\u0007\"}",
+	     "control characters"},
+	    {"{\"issuer\":\"https://i\\u202e\",\"jwks_url\":\"https://i/k\",\"audience\":"
+	     "\"a\"}",
+	     "bidirectional"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		o = obj(bad[i].value);
+		why[0] = '\0';
+		if (admin_parse_issuer(o, 1, &in, why, sizeof why) != -1)
+			fail_msg("accepted %s", bad[i].value);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("%s: '%s' does not say '%s'", bad[i].value, why, bad[i].why);
+		json_decref(o);
+	}
+}
+
+static void test_issuer_query(void **state)
+{
+	(void)state;
+	char why[256], out[ADMIN_MAX_ISSUER + 1];
+	assert_int_equal(admin_query_issuer("issuer=https%3A%2F%2Fidp.example%2ft", out, sizeof out,
+	                                    why, sizeof why),
+	                 0);
+	assert_string_equal(out, "https://idp.example/t");
+	assert_int_equal(
+	    admin_query_issuer("issuer=https://idp.example", out, sizeof out, why, sizeof why), 0);
+	assert_string_equal(out, "https://idp.example");
+	/* Any scheme reads: the URL rules are for registration. */
+	assert_int_equal(admin_query_issuer("issuer=a+b", out, sizeof out, why, sizeof why), 0);
+	assert_string_equal(out, "a b");
+
+	static const struct refusal bad[] = {
+	    {"", "is required"},
+	    {"iss=https://i", "the only query parameter is 'issuer'"},
+	    {"issuer=https://i&x=1", "the only query parameter is 'issuer'"},
+	    {"issuer=a&issuer=b", "given once"},
+	    {"issuer=", "1..512 bytes"},
+	    {"issuer=a%2", "malformed percent-escape"},
+	    {"issuer=a%zz", "malformed percent-escape"},
+	    {"issuer=a%", "malformed percent-escape"},
+	    {"issuer=a%00b", "NUL"},
+	    {"issuer=a%0Ab", "control characters"},
+	    {"issuer=%ff", "not valid UTF-8"},
+	    {"issuer=%E2%80%AE", "bidirectional"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		if (admin_query_issuer(bad[i].value, out, sizeof out, why, sizeof why) != -1)
+			fail_msg("accepted query '%s'", bad[i].value);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("query '%s': '%s' does not say '%s'", bad[i].value, why,
+			         bad[i].why);
+	}
+	/* Longer than the output buffer: refused, never truncated. */
+	char q[700];
+	int n = snprintf(q, sizeof q, "issuer=");
+	memset(q + n, 'a', 513);
+	q[n + 513] = '\0';
+	assert_int_equal(admin_query_issuer(q, out, sizeof out, why, sizeof why), -1);
+	assert_non_null(strstr(why, "1..512 bytes"));
+	q[n + 512] = '\0';
+	assert_int_equal(admin_query_issuer(q, out, sizeof out, why, sizeof why), 0);
+	assert_int_equal(strlen(out), 512);
+}
+
 static void test_auth_pieces(void **state)
 {
 	(void)state;
@@ -448,7 +722,8 @@ int main(void)
 	    cmocka_unit_test(test_values),        cmocka_unit_test(test_body_object),
 	    cmocka_unit_test(test_zone_body),     cmocka_unit_test(test_app_body),
 	    cmocka_unit_test(test_resource_body), cmocka_unit_test(test_grant_decision_revoke),
-	    cmocka_unit_test(test_auth_pieces),
+	    cmocka_unit_test(test_auth_pieces),   cmocka_unit_test(test_issuer_values),
+	    cmocka_unit_test(test_issuer_body),   cmocka_unit_test(test_issuer_query),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,6 +251,91 @@ static void test_policy_key_approval_revoke(void **state)
 	assert_int_equal(PARSE(&rq, why, "version"), 1);
 }
 
+static void test_issuer(void **state)
+{
+	(void)state;
+	ctl_request rq;
+	char why[256];
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer",
+	                       "https://idp.example", "--jwks-url", "https://idp.example/jwks",
+	                       "--audience", "caracal"),
+	                 0);
+	assert_int_equal(rq.kind, CTL_ISSUER_CREATE);
+	assert_string_equal(rq.method, "POST");
+	assert_string_equal(rq.path, "/admin/zones/p/issuers");
+	json_t *o = body_of(&rq);
+	assert_int_equal(json_object_size(o), 3);
+	assert_string_equal(json_string_value(json_object_get(o, "issuer")), "https://idp.example");
+	assert_string_equal(json_string_value(json_object_get(o, "jwks_url")),
+	                    "https://idp.example/jwks");
+	assert_string_equal(json_string_value(json_object_get(o, "audience")), "caracal");
+	json_decref(o);
+	ctl_request_free(&rq);
+
+	/* Every option is required; unknown ones are refused. */
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--issuer", "https://i", "--jwks-url",
+	                       "https://i/k", "--audience", "a"),
+	                 -1);
+	assert_string_equal(why, "--zone is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--jwks-url",
+	                       "https://i/k", "--audience", "a"),
+	                 -1);
+	assert_string_equal(why, "--issuer is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer", "https://i",
+	                       "--audience", "a"),
+	                 -1);
+	assert_string_equal(why, "--jwks-url is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer", "https://i",
+	                       "--jwks-url", "https://i/k"),
+	                 -1);
+	assert_string_equal(why, "--audience is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer", "https://i",
+	                       "--jwks-url", "https://i/k", "--audience", ""),
+	                 -1);
+	assert_string_equal(why, "--audience is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer", "https://i",
+	                       "--jwks-url", "https://i/k", "--audience", "a", "--scopes", "x"),
+	                 -1);
+	assert_non_null(strstr(why, "unknown option '--scopes'"));
+	assert_int_equal(PARSE(&rq, why, "issuer", "create", "--zone", "p", "--issuer", "https://i",
+	                       "--jwks-url", "https://i/k", "--audience", "a", "extra"),
+	                 -1);
+	assert_non_null(strstr(why, "unexpected argument"));
+
+	/* show: the issuer travels percent-encoded in the query. */
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--zone", "p", "--issuer",
+	                       "https://idp.example/t 1?x"),
+	                 0);
+	assert_int_equal(rq.kind, CTL_ISSUER_SHOW);
+	assert_string_equal(rq.method, "GET");
+	assert_null(rq.content_type);
+	assert_string_equal(rq.path,
+	                    "/admin/zones/p/issuers?issuer=https%3A%2F%2Fidp.example%2Ft%201%3Fx");
+	ctl_request_free(&rq);
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--zone", "p"), -1);
+	assert_string_equal(why, "--issuer is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--issuer", "https://i"), -1);
+	assert_string_equal(why, "--zone is required");
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--zone", "p", "--issuer", "https://i",
+	                       "--audience", "a"),
+	                 -1);
+	assert_non_null(strstr(why, "unknown option '--audience'"));
+	/* Longer than any issuer the API takes (512 bytes), even encoded. */
+	char longi[700];
+	memset(longi, '/', sizeof longi - 1);
+	longi[sizeof longi - 1] = '\0';
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--zone", "p", "--issuer", longi), -1);
+	assert_non_null(strstr(why, "longer than the API accepts"));
+	/* 512 bytes that all need escaping still fit. */
+	longi[512] = '\0';
+	assert_int_equal(PARSE(&rq, why, "issuer", "show", "--zone", "p", "--issuer", longi), 0);
+	ctl_request_free(&rq);
+
+	assert_int_equal(PARSE(&rq, why, "issuer", "list", "--zone", "p"), -1);
+	assert_non_null(strstr(why, "unknown command 'issuer list'"));
+	assert_int_equal(PARSE(&rq, why, "issuer"), -1);
+}
+
 static void test_helpers(void **state)
 {
 	(void)state;
@@ -331,6 +416,20 @@ static void test_output(void **state)
 	assert_string_equal(s, "revoked session s1 (3 records changed)\n");
 	free(s);
 
+	rq.kind = CTL_ISSUER_CREATE;
+	s = capture(ctl_print_human, &rq,
+	            "{\"id\":\"i1\",\"issuer\":\"https://idp\",\"jwks_url\":\"https://idp/k\","
+	            "\"audience\":\"aud\"}");
+	assert_string_equal(s, "issuer https://idp registered (id i1)\n");
+	free(s);
+	rq.kind = CTL_ISSUER_SHOW;
+	s = capture(ctl_print_human, &rq,
+	            "{\"id\":\"i1\",\"issuer\":\"https://idp\",\"jwks_url\":\"https://idp/k\","
+	            "\"audience\":\"aud\"}");
+	assert_string_equal(
+	    s, "id: i1\nissuer: https://idp\njwks_url: https://idp/k\naudience: aud\n");
+	free(s);
+
 	rq.kind = CTL_POLICY_VALIDATE;
 	rq.file = "p.yaml";
 	s = capture(error_human, &rq,
@@ -352,6 +451,7 @@ int main(void)
 	    cmocka_unit_test(test_zone_and_app),
 	    cmocka_unit_test(test_resource_and_grant),
 	    cmocka_unit_test(test_policy_key_approval_revoke),
+	    cmocka_unit_test(test_issuer),
 	    cmocka_unit_test(test_helpers),
 	    cmocka_unit_test(test_output),
 	};

@@ -51,6 +51,7 @@ typedef struct admin_job {
 	deferred_work dw; /* must stay first */
 	char method[8];
 	char *path;
+	char *query;         /* after '?', "" when none */
 	char *authorization; /* NULL when absent */
 	size_t auth_fields;
 	char *content_type; /* NULL when absent */
@@ -959,6 +960,84 @@ out:
 	json_decref(o);
 }
 
+/* ---- federated identity issuers ----------------------------------------------------- */
+
+static json_t *issuer_json(const caracal_subject_issuer *i)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "id", i->id != NULL ? i->id : "", "issuer",
+	                 i->issuer != NULL ? i->issuer : "", "jwks_url",
+	                 i->jwks_url != NULL ? i->jwks_url : "", "audience",
+	                 i->audience != NULL ? i->audience : "");
+}
+
+/* An http:// issuer only while the daemon runs in development mode: in
+ * production a zone must not trust identities asserted over plain HTTP. */
+static int issuer_http_allowed(const call *c)
+{
+	return c->deps.settings != NULL && !c->deps.settings->production;
+}
+
+static void issuer_create(call *c)
+{
+	char why[256], id[UUID_TEXT_LEN + 1];
+	json_t *o = body_object(c);
+	if (o == NULL)
+		return;
+	admin_issuer_in in;
+	if (admin_parse_issuer(o, issuer_http_allowed(c), &in, why, sizeof why) != 0) {
+		fail(c, 400, "invalid_request", why);
+		goto out;
+	}
+	/* The whole trust anchor goes into the evidence: which keys, for
+	 * which audience, this zone now accepts identities from. */
+	if (new_id(c, id) != 0 ||
+	    audit_requested(c,
+	                    json_pack("{s:s, s:s, s:s, s:s}", "issuer_id", id, "issuer", in.issuer,
+	                              "jwks_url", in.jwks_url, "audience", in.audience)) != 0)
+		goto out;
+	caracal_subject_issuer si = {.size = sizeof si,
+	                             .id = id,
+	                             .zone_id = c->zone_id,
+	                             .issuer = in.issuer,
+	                             .jwks_url = in.jwks_url,
+	                             .audience = in.audience};
+	caracal_error e = {0};
+	int rc = c->deps.storage->subject_issuer_create(c->deps.storage_tctx, &si, &e);
+	if (rc == CARACAL_E_CONFLICT) {
+		char d[ADMIN_MAX_ISSUER + 64];
+		snprintf(d, sizeof d, "the zone already has the issuer '%s'", in.issuer);
+		fail(c, 409, "conflict", d);
+	} else if (rc != CARACAL_OK) {
+		fail_code(c, &e, "cannot register the issuer");
+	} else {
+		succeed_applied(c, 201, json_pack("{s:s}", "issuer_id", id), issuer_json(&si));
+	}
+out:
+	json_decref(o);
+}
+
+static void issuer_get(call *c)
+{
+	char issuer[ADMIN_MAX_ISSUER + 1], why[256];
+	if (admin_query_issuer(c->job->query, issuer, sizeof issuer, why, sizeof why) != 0) {
+		fail(c, 400, "invalid_request", why);
+		return;
+	}
+	caracal_subject_issuer si = {.size = sizeof si};
+	caracal_error e = {0};
+	int rc = c->deps.storage->subject_issuer_get(c->deps.storage_tctx, c->zone_id, issuer,
+	                                             c->arena, &si, &e);
+	if (rc == CARACAL_E_NOTFOUND) {
+		fail(c, 404, "not_found", "no such issuer in this zone");
+		return;
+	} else if (rc != CARACAL_OK) {
+		fail_code(c, &e, "cannot read the issuer");
+		return;
+	}
+	succeed_read(c, json_pack("{s:s}", "issuer_id", si.id != NULL ? si.id : ""),
+	             issuer_json(&si));
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 static unsigned route_needs(admin_route_id r)
@@ -1080,6 +1159,9 @@ static void route(call *c)
 	case ADMIN_R_REVOCATIONS:
 		revocation_create(c);
 		break;
+	case ADMIN_R_ISSUERS:
+		is_get ? issuer_get(c) : issuer_create(c);
+		break;
 	case ADMIN_R_NONE:
 	default:
 		fail(c, 404, "not_found", "no such route");
@@ -1130,6 +1212,7 @@ static void admin_job_free(deferred_work *dw)
 		free(j->authorization);
 	}
 	free(j->path);
+	free(j->query);
 	free(j->content_type);
 	free(j->body);
 	free(j);
@@ -1155,11 +1238,13 @@ static void admin_entry(request_ctx *rc)
 	}
 	snprintf(j->method, sizeof j->method, "%s", req->method);
 	j->path = strdup(req->path);
+	j->query = strdup(req->query != NULL ? req->query : "");
 	const http_header *auth = http_request_header(req, "Authorization", &j->auth_fields);
 	j->authorization = dup_header(auth);
 	j->content_type = dup_header(http_request_header(req, "Content-Type", NULL));
 	j->body = malloc(req->body_len + 1);
-	if (j->path == NULL || j->body == NULL || (auth != NULL && j->authorization == NULL)) {
+	if (j->path == NULL || j->query == NULL || j->body == NULL ||
+	    (auth != NULL && j->authorization == NULL)) {
 		admin_job_free(&j->dw);
 		server_respond_error(rc, 503, "temporarily_unavailable", "out of memory");
 		return;

@@ -88,6 +88,8 @@ int admin_path_parse(const char *path, admin_path *out)
 		r = ADMIN_R_APPROVALS;
 	} else if (strcmp(p, "/revocations") == 0) {
 		r = ADMIN_R_REVOCATIONS;
+	} else if (strcmp(p, "/issuers") == 0) {
+		r = ADMIN_R_ISSUERS;
 	} else if (strncmp(p, "/approvals/", 11) == 0) {
 		p += 11;
 		if (take_segment(&p, out->id) && strcmp(p, "/decision") == 0)
@@ -116,6 +118,7 @@ int admin_method_allowed(admin_route_id route, const char *method)
 	case ADMIN_R_RESOURCES:
 	case ADMIN_R_GRANTS:
 	case ADMIN_R_POLICIES:
+	case ADMIN_R_ISSUERS:
 		return get || post;
 	case ADMIN_R_ZONE:
 	case ADMIN_R_APPROVALS:
@@ -172,6 +175,8 @@ const char *admin_route_action(admin_route_id route, const char *method)
 		return "approval.decide";
 	case ADMIN_R_REVOCATIONS:
 		return "revocation.create";
+	case ADMIN_R_ISSUERS:
+		return get ? "issuer.get" : "issuer.create";
 	case ADMIN_R_NONE:
 	default:
 		return "unknown";
@@ -263,22 +268,80 @@ int admin_valid_identifier(const char *s)
 	return 1;
 }
 
+/* The host[:port] of a URL's authority (alen bytes at host; userinfo is
+ * refused by the caller): a name or IPv4 address of [A-Za-z0-9.-], or a
+ * bracketed IPv6 address; a port is 1..65535. what names the field. */
+static int url_host_port_ok(const char *host, size_t alen, const char *what, char *why, size_t cap)
+{
+	const char *end = host + alen, *port = NULL;
+	if (*host == '[') {
+		const char *close = memchr(host, ']', alen);
+		if (close == NULL || close == host + 1)
+			return BAD("%s has a malformed IPv6 host", what);
+		for (const char *q = host + 1; q < close; q++)
+			if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
+				return BAD("%s has a malformed IPv6 host", what);
+		if (close + 1 < end) {
+			if (close[1] != ':')
+				return BAD("%s has a malformed authority", what);
+			port = close + 2;
+		}
+	} else {
+		const char *colon = memchr(host, ':', alen);
+		const char *hend = colon != NULL ? colon : end;
+		if (hend == host)
+			return BAD("%s has no host", what);
+		for (const char *q = host; q < hend; q++)
+			if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-')
+				return BAD("%s has an invalid host", what);
+		if (colon != NULL)
+			port = colon + 1;
+	}
+	if (port != NULL) {
+		long v = 0;
+		if (port == end || end - port > 5)
+			return BAD("%s has an invalid port", what);
+		for (const char *q = port; q < end; q++) {
+			if (!isdigit((unsigned char)*q))
+				return BAD("%s has an invalid port", what);
+			v = v * 10 + (*q - '0');
+		}
+		if (v < 1 || v > 65535)
+			return BAD("%s has an invalid port", what);
+	}
+	return 1;
+}
+
+/* 1 when every byte is printable ASCII other than space and backslash
+ * (which some URL parsers read as '/'). */
+static int url_chars_ok(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* What follows scheme ("https://", any case) at the start of s, or NULL. */
+static const char *after_scheme(const char *s, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	return strncasecmp(s, scheme, n) == 0 ? s + n : NULL;
+}
+
 int admin_valid_upstream_url(const char *s, char *why, size_t cap)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > ADMIN_MAX_URL)
 		return BAD("upstream_url must be 1..%d bytes", ADMIN_MAX_URL);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || c == '\\')
-			return BAD("upstream_url must be printable ASCII without spaces");
-	}
-	const char *p;
-	if (strncasecmp(s, "http://", 7) == 0)
-		p = s + 7;
-	else if (strncasecmp(s, "https://", 8) == 0)
-		p = s + 8;
-	else
+	if (!url_chars_ok(s))
+		return BAD("upstream_url must be printable ASCII without spaces");
+	const char *p = after_scheme(s, "http://");
+	if (p == NULL)
+		p = after_scheme(s, "https://");
+	if (p == NULL)
 		return BAD("upstream_url must be an http:// or https:// URL");
 	if (strchr(s, '#') != NULL)
 		return BAD("upstream_url must not have a fragment");
@@ -287,43 +350,117 @@ int admin_valid_upstream_url(const char *s, char *why, size_t cap)
 		return BAD("upstream_url has no host");
 	if (memchr(p, '@', alen) != NULL)
 		return BAD("upstream_url must not carry userinfo (credentials go in credential)");
-	const char *host = p, *end = p + alen, *port = NULL;
-	if (*host == '[') {
-		const char *close = memchr(host, ']', alen);
-		if (close == NULL || close == host + 1)
-			return WHY("upstream_url has a malformed IPv6 host");
-		for (const char *q = host + 1; q < close; q++)
-			if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
-				return BAD("upstream_url has a malformed IPv6 host");
-		if (close + 1 < end) {
-			if (close[1] != ':')
-				return BAD("upstream_url has a malformed authority");
-			port = close + 2;
-		}
+	return url_host_port_ok(p, alen, "upstream_url", why, cap);
+}
+
+int admin_valid_jwks_url(const char *s, char *why, size_t cap)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ADMIN_MAX_URL)
+		return BAD("'jwks_url' must be 1..%d bytes", ADMIN_MAX_URL);
+	if (!url_chars_ok(s))
+		return BAD("'jwks_url' must be printable ASCII without spaces");
+	if (after_scheme(s, "http://") != NULL)
+		return BAD("'jwks_url' must be https://: keys are never fetched over plain HTTP");
+	const char *p = after_scheme(s, "https://");
+	if (p == NULL)
+		return BAD("'jwks_url' must be an absolute https:// URL");
+	if (strchr(s, '#') != NULL)
+		return BAD("'jwks_url' must not have a fragment");
+	size_t alen = strcspn(p, "/?");
+	if (alen == 0)
+		return BAD("'jwks_url' has no host");
+	if (memchr(p, '@', alen) != NULL)
+		return BAD("'jwks_url' must not carry userinfo");
+	return url_host_port_ok(p, alen, "'jwks_url'", why, cap);
+}
+
+/* Decode the UTF-8 sequence at s strictly (no overlong forms, surrogates or
+ * code points past U+10FFFF): its length with *cp set, or 0 when invalid. */
+static size_t utf8_next(const unsigned char *s, uint32_t *cp)
+{
+	size_t n;
+	uint32_t v, min;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	} else if ((s[0] & 0xe0) == 0xc0) {
+		n = 2, v = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3, v = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4, v = s[0] & 0x07, min = 0x10000;
 	} else {
-		const char *colon = memchr(host, ':', alen);
-		const char *hend = colon != NULL ? colon : end;
-		if (hend == host)
-			return BAD("upstream_url has no host");
-		for (const char *q = host; q < hend; q++)
-			if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-')
-				return BAD("upstream_url has an invalid host");
-		if (colon != NULL)
-			port = colon + 1;
+		return 0;
 	}
-	if (port != NULL) {
-		long v = 0;
-		if (port == end || end - port > 5)
-			return BAD("upstream_url has an invalid port");
-		for (const char *q = port; q < end; q++) {
-			if (!isdigit((unsigned char)*q))
-				return BAD("upstream_url has an invalid port");
-			v = v * 10 + (*q - '0');
-		}
-		if (v < 1 || v > 65535)
-			return BAD("upstream_url has an invalid port");
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* Text compared byte for byte with a token claim: 1..max bytes of valid
+ * UTF-8, no control characters (C0, DEL, C1), and no bidirectional
+ * overrides or isolates, which can make one value display as another. */
+static int claim_text_ok(const char *s, size_t max, const char *what, char *why, size_t cap)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return BAD("%s must be 1..%zu bytes", what, max);
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t len = utf8_next((const unsigned char *)s + i, &cp);
+		if (len == 0)
+			return BAD("%s is not valid UTF-8", what);
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			return BAD("%s must not contain control characters", what);
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return BAD("%s must not contain bidirectional control characters", what);
+		i += len;
 	}
 	return 1;
+}
+
+int admin_valid_issuer_text(const char *s, char *why, size_t cap)
+{
+	return claim_text_ok(s, ADMIN_MAX_ISSUER, "'issuer'", why, cap);
+}
+
+int admin_valid_audience(const char *s, char *why, size_t cap)
+{
+	return claim_text_ok(s, ADMIN_MAX_AUDIENCE, "'audience'", why, cap);
+}
+
+int admin_valid_issuer(const char *s, int allow_http, char *why, size_t cap)
+{
+	if (!admin_valid_issuer_text(s, why, cap))
+		return 0;
+	const char *p = after_scheme(s, "https://");
+	if (p == NULL && after_scheme(s, "http://") != NULL) {
+		if (!allow_http)
+			return BAD("'issuer' must be https:// (http:// only in development mode)");
+		p = s + strlen("http://");
+	}
+	if (p == NULL)
+		return BAD("'issuer' must be an absolute https:// URL");
+	/* OpenID Connect issuer identifiers: scheme, host, port and path only. */
+	if (strchr(s, ' ') != NULL)
+		return BAD("'issuer' must not contain spaces");
+	if (strchr(s, '?') != NULL)
+		return BAD("'issuer' must not have a query");
+	if (strchr(s, '#') != NULL)
+		return BAD("'issuer' must not have a fragment");
+	size_t alen = strcspn(p, "/");
+	if (alen == 0)
+		return BAD("'issuer' has no host");
+	if (memchr(p, '@', alen) != NULL)
+		return BAD("'issuer' must not carry userinfo");
+	return url_host_port_ok(p, alen, "'issuer'", why, cap);
 }
 
 static int digits(const char *s, int n, int *out)
@@ -700,6 +837,61 @@ int admin_parse_revoke(const json_t *o, admin_revoke_in *out, char *why, size_t 
 	if (out->id == NULL)
 		return WHY("name exactly one of authority_record, session, delegation");
 	return get_reason(o, &out->reason, why, cap);
+}
+
+int admin_parse_issuer(const json_t *o, int allow_http, admin_issuer_in *out, char *why, size_t cap)
+{
+	static const char *const keys[] = {"issuer", "jwks_url", "audience", NULL};
+	memset(out, 0, sizeof *out);
+	if (only_keys(o, keys, why, cap) != 0 ||
+	    get_string(o, "issuer", 1, &out->issuer, why, cap) != 0 ||
+	    get_string(o, "jwks_url", 1, &out->jwks_url, why, cap) != 0 ||
+	    get_string(o, "audience", 1, &out->audience, why, cap) != 0)
+		return -1;
+	if (!admin_valid_issuer(out->issuer, allow_http, why, cap) ||
+	    !admin_valid_jwks_url(out->jwks_url, why, cap) ||
+	    !admin_valid_audience(out->audience, why, cap))
+		return -1;
+	return 0;
+}
+
+static int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int admin_query_issuer(const char *query, char *out, size_t cap_out, char *why, size_t cap)
+{
+	static const char name[] = "issuer=";
+	if (query[0] == '\0')
+		return WHY("the 'issuer' query parameter is required (issuers are read one at a "
+		           "time)");
+	if (strncmp(query, name, sizeof name - 1) != 0 || strchr(query, '&') != NULL)
+		return WHY("the only query parameter is 'issuer', given once");
+	size_t o = 0;
+	for (const char *q = query + sizeof name - 1; *q != '\0'; q++) {
+		int c = (unsigned char)*q;
+		if (c == '%') {
+			int hi = hex_value((unsigned char)q[1]),
+			    lo = hi < 0 ? -1 : hex_value((unsigned char)q[2]);
+			if (lo < 0)
+				return WHY("'issuer' has a malformed percent-escape");
+			c = hi * 16 + lo;
+			q += 2;
+			if (c == 0)
+				return WHY("'issuer' must not contain NUL");
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (o + 1 >= cap_out)
+			return WHY("'issuer' must be 1..%d bytes", ADMIN_MAX_ISSUER);
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return admin_valid_issuer_text(out, why, cap) ? 0 : -1;
 }
 
 int admin_scopes_subset(const char *const *want, size_t nwant, const char *const *have,

@@ -24,6 +24,8 @@
 #define ADMIN_MAX_NAME 128
 #define ADMIN_MAX_REASON 512
 #define ADMIN_MAX_PATH_VALUE 4096 /* credential secret_file */
+#define ADMIN_MAX_ISSUER 512      /* a federated issuer (compared byte for byte with iss) */
+#define ADMIN_MAX_AUDIENCE 512
 
 typedef enum admin_route_id {
 	ADMIN_R_NONE = 0,
@@ -38,6 +40,7 @@ typedef enum admin_route_id {
 	ADMIN_R_APPROVALS,         /* /admin/zones/{zone}/approvals */
 	ADMIN_R_APPROVAL_DECISION, /* /admin/zones/{zone}/approvals/{id}/decision */
 	ADMIN_R_REVOCATIONS,       /* /admin/zones/{zone}/revocations */
+	ADMIN_R_ISSUERS,           /* /admin/zones/{zone}/issuers */
 } admin_route_id;
 
 typedef struct admin_path {
@@ -70,6 +73,23 @@ int admin_valid_identifier(const char *s);
 /* http(s) URL with a host, no userinfo, no fragment, printable ASCII. */
 int admin_valid_upstream_url(const char *s, char *why, size_t cap);
 int admin_looks_like_uuid(const char *s);
+
+/* The text of a federated issuer, whatever its scheme: 1..512 bytes of valid
+ * UTF-8 without control characters (C0, DEL, C1) or bidirectional
+ * overrides/isolates (U+202A..U+202E, U+2066..U+2069), which could make one
+ * issuer read as another. */
+int admin_valid_issuer_text(const char *s, char *why, size_t cap);
+/* A federated issuer to register: the text rules above, then an absolute
+ * https:// URL (http:// too when allow_http: development mode only) with a
+ * host, no userinfo, no query, no fragment and no spaces — OpenID Connect
+ * Core §2 issuer identifiers. */
+int admin_valid_issuer(const char *s, int allow_http, char *why, size_t cap);
+/* Where an issuer's keys are fetched: an https:// URL (never http://, in any
+ * mode: the STS refuses to fetch keys over plain HTTP) with a host, no
+ * userinfo, no fragment, printable ASCII, <= ADMIN_MAX_URL bytes. */
+int admin_valid_jwks_url(const char *s, char *why, size_t cap);
+/* 1..512 bytes of valid UTF-8 without control characters. */
+int admin_valid_audience(const char *s, char *why, size_t cap);
 
 /* RFC 3339 ("2026-05-20T10:00:00Z", fractions and offsets accepted) to µs. */
 int admin_parse_rfc3339(const char *s, int64_t *us);
@@ -113,6 +133,12 @@ typedef struct admin_decision_in {
 	const char *reason; /* NULL when absent */
 } admin_decision_in;
 
+typedef struct admin_issuer_in {
+	const char *issuer;
+	const char *jwks_url;
+	const char *audience;
+} admin_issuer_in;
+
 typedef struct admin_revoke_in {
 	int kind; /* caracal_revocation_kind */
 	const char *kind_name;
@@ -128,6 +154,16 @@ void admin_resource_in_clear(admin_resource_in *in);
 int admin_parse_grant(const json_t *o, admin_grant_in *out, char *why, size_t cap);
 int admin_parse_decision(const json_t *o, admin_decision_in *out, char *why, size_t cap);
 int admin_parse_revoke(const json_t *o, admin_revoke_in *out, char *why, size_t cap);
+/* {"issuer", "jwks_url", "audience"}, all required; allow_http as in
+ * admin_valid_issuer. */
+int admin_parse_issuer(const json_t *o, int allow_http, admin_issuer_in *out, char *why,
+                       size_t cap);
+
+/* The query of GET .../issuers: exactly one parameter, "issuer=<value>",
+ * percent-decoded ('+' is a space, as in forms) into out (cap_out bytes) and
+ * held to admin_valid_issuer_text — not to the URL rules, so an issuer
+ * registered under other rules can still be read. 0, or -1 with why. */
+int admin_query_issuer(const char *query, char *out, size_t cap_out, char *why, size_t cap);
 
 /* 1 when every scope of want is in have. */
 int admin_scopes_subset(const char *const *want, size_t nwant, const char *const *have,
