@@ -11,9 +11,12 @@ libcaracalcore_la_SOURCES = \
 	core/util/secret_hash.c core/util/secret_hash.h \
 	core/roles/deps.c core/roles/deps.h \
 	core/roles/sts/approvals.c core/roles/sts/approvals.h \
+	core/roles/sts/approval_decision.c \
 	core/roles/sts/client_auth.c core/roles/sts/client_auth.h \
 	core/roles/sts/form.c core/roles/sts/form.h \
 	core/roles/sts/jwt.c core/roles/sts/jwt.h \
+	core/roles/sts/idtoken.c core/roles/sts/idtoken.h \
+	core/roles/sts/federation.c core/roles/sts/federation.h \
 	core/roles/sts/mandate.c core/roles/sts/mandate.h \
 	core/roles/sts/mint_persist.c core/roles/sts/mint_persist.h \
 	core/roles/sts/policy_input.c core/roles/sts/policy_input.h \
@@ -21,6 +24,7 @@ libcaracalcore_la_SOURCES = \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \
 	core/util/json_canon.c core/util/json_canon.h \
+	core/util/https_get.c core/util/https_get.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \
 	core/daemon/metrics.c core/daemon/metrics.h \

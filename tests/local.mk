@@ -28,6 +28,30 @@ tests_unit_test_core_LDADD = $(TEST_LIBS)
 endif
 
 if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_sts_idtoken
+TESTS += tests/unit/test_sts_idtoken
+tests_unit_test_sts_idtoken_SOURCES = tests/unit/test_sts_idtoken.c
+tests_unit_test_sts_idtoken_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sts_idtoken_LDADD = $(TEST_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
+endif
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_https_get
+TESTS += tests/unit/test_https_get
+tests_unit_test_https_get_SOURCES = tests/unit/test_https_get.c
+tests_unit_test_https_get_CFLAGS = $(TEST_CFLAGS) $(PTHREAD_CFLAGS)
+tests_unit_test_https_get_LDADD = $(TEST_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+endif
+
+FUZZ_TARGETS += tests/fuzz/fuzz_https_response
+tests/fuzz/fuzz_https_response: $(top_srcdir)/tests/fuzz/fuzz_https_response.c \
+		$(top_srcdir)/core/util/https_get.c
+	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) \
+		$(OPENSSL_CFLAGS) -o $@ $^ $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz_https_response.c tests/fuzz/corpus/https_response/length \
+	tests/fuzz/corpus/https_response/chunked
+
+if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_mint_persist
 TESTS += tests/unit/test_mint_persist
 tests_unit_test_mint_persist_SOURCES = tests/unit/test_mint_persist.c
@@ -77,15 +101,16 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_jwt
 tests/fuzz/fuzz_jwt: $(top_srcdir)/tests/fuzz/fuzz_jwt.c $(top_srcdir)/core/roles/sts/jwt.c \
-		$(top_srcdir)/core/util/b64.c
+		$(top_srcdir)/core/roles/sts/idtoken.c $(top_srcdir)/core/util/b64.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^ \
 		$(JANSSON_LIBS) $(OPENSSL_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/corpus/jwt/es256 tests/fuzz/corpus/jwt/rsa
 
 if ENABLE_TESTS
-TESTS += tests/integration/test_sts.sh
+TESTS += tests/integration/test_sts.sh tests/integration/test_federation.sh
 endif
-EXTRA_DIST += tests/integration/test_sts.sh
+EXTRA_DIST += tests/integration/test_sts.sh tests/integration/test_federation.sh \
+	tests/integration/idp.py
 EXTRA_DIST += tests/bench/mint.sh
 
 if ENABLE_TESTS

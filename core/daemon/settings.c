@@ -48,6 +48,10 @@ static const caracal_cfg_key core_schema[] = {
      "mandates per minute per (zone, resource, application)"},
     {"sts.secret_verify_concurrency", CARACAL_CFG_INT, 0,
      "concurrent cold client-secret verifications (Argon2id)"},
+    {"sts.federation.ca_file", CARACAL_CFG_STRING, 0,
+     "extra CA certificates (PEM) trusted for issuers' JWKS endpoints"},
+    {"sts.federation.allow_private_networks", CARACAL_CFG_BOOL, 0,
+     "fetch issuers' JWKS from loopback/private addresses (development only)"},
     {"plugins", CARACAL_CFG_MAP, 0, "one block per plugin instance"},
     {"stream", CARACAL_CFG_STRING, 0, "stream instance that carries audit events (none: direct)"},
     {"streams.hmac_key", CARACAL_CFG_SECRET, 0,
@@ -333,6 +337,19 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 		else
 			out->secret_verify_concurrency = v;
 	}
+
+	out->federation_ca_file = NULL;
+	config_get_string(root, "sts.federation.ca_file", &out->federation_ca_file, &e);
+	out->federation_allow_private = 0;
+	if (config_get_bool(root, "sts.federation.allow_private_networks",
+	                    &out->federation_allow_private, &e) == CARACAL_OK &&
+	    out->federation_allow_private && out->production)
+		/* The guard against server-side request forgery is not optional
+		 * where it matters. */
+		report_problem(report, ud, err, &failed, CARACAL_E_INVAL,
+		               "%s: key 'sts.federation.allow_private_networks': not allowed in "
+		               "production mode",
+		               config_get(root, "sts.federation.allow_private_networks")->where);
 
 	out->stream = NULL;
 	config_get_string(root, "stream", &out->stream, &e);

@@ -54,8 +54,10 @@ typedef struct settings {
 	/* STS tuning. */
 	int64_t mint_rate_limit_per_min;
 	int64_t secret_verify_concurrency;
-	const char *stream;       /* stream instance carrying audit events; NULL: direct */
-	int64_t stream_window_ms; /* streams.window: envelope freshness window */
+	const char *federation_ca_file; /* NULL: the system trust store only */
+	int federation_allow_private;   /* development only */
+	const char *stream;             /* stream instance carrying audit events; NULL: direct */
+	int64_t stream_window_ms;       /* streams.window: envelope freshness window */
 } settings;
 
 /* The core's schema (top-level keys). */

@@ -7,7 +7,7 @@
 /* Built against ABI 1.1 for the optional mint_write; a 1.0 host does not see
  * that op and makes the separate calls, so 1.0 hosts are accepted too. */
 CARACAL_PLUGIN_COMPAT(storage_sqlite, "1.1.0", 0, .kinds = CARACAL_KIND_STORAGE,
-               .config_schema = ss_config_schema, .instance_create = ss_instance_create,
-               .instance_ready = ss_instance_ready, .instance_destroy = ss_instance_destroy,
-               .thread_create = ss_thread_create, .thread_destroy = ss_thread_destroy,
-               .storage = &ss_storage_ops);
+                      .config_schema = ss_config_schema, .instance_create = ss_instance_create,
+                      .instance_ready = ss_instance_ready, .instance_destroy = ss_instance_destroy,
+                      .thread_create = ss_thread_create, .thread_destroy = ss_thread_destroy,
+                      .storage = &ss_storage_ops);

@@ -1336,8 +1336,8 @@ static int ar_copy(caracal_authority_record *a, const caracal_authority_record *
                    const char *what, caracal_error *err)
 {
 	int rc = in_copy(a, sizeof *a, in, what, err);
-	if (rc == CARACAL_OK &&
-	    (a->id == NULL || a->zone_id == NULL || a->session_type == NULL || a->subject_id == NULL))
+	if (rc == CARACAL_OK && (a->id == NULL || a->zone_id == NULL || a->session_type == NULL ||
+	                         a->subject_id == NULL))
 		rc = inval(err, what, "id, zone_id, session_type and subject_id are required");
 	return rc;
 }
@@ -1945,8 +1945,8 @@ static int su_claim(ss_thread *t, const char *zone_id, const char *id, int64_t e
 	sqlite3_bind_int64(st, 4, now);
 	rc = step_done(t, st, what, err);
 	if (rc == CARACAL_OK && sqlite3_changes(t->db) == 0)
-		rc = caracal_error_set(err, CARACAL_E_CONFLICT, "storage_sqlite: %s: already claimed",
-		                       what);
+		rc = caracal_error_set(err, CARACAL_E_CONFLICT,
+		                       "storage_sqlite: %s: already claimed", what);
 	if (rc == CARACAL_OK && ++t->claims % SS_PURGE_EVERY == 0 &&
 	    (rc = prep(t, sql_su_purge, &st, what, err)) == CARACAL_OK) {
 		sqlite3_bind_int64(st, 1, now);
@@ -2003,7 +2003,8 @@ static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict
 		rc = appr_consume(t, a.zone_id, m.approval_id, a.id, now_or(t, m.at_us), what, err);
 		if (rc == CARACAL_E_NOTFOUND) /* swept meanwhile: no longer consumable */
 			rc = caracal_error_set(err, CARACAL_E_CONFLICT,
-			                       "storage_sqlite: %s: approval no longer exists", what);
+			                       "storage_sqlite: %s: approval no longer exists",
+			                       what);
 		if (rc == CARACAL_E_CONFLICT)
 			*conflict = CARACAL_MINT_CONFLICT_APPROVAL;
 	}

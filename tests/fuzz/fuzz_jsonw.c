@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *canon = json_canonical(parsed, &clen);
 		char *expect = json_dumps(parsed, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		/* The writer nests at most JSONW_MAX_DEPTH deep; deeper input may fail. */
-		if (canon != NULL && (expect == NULL || strcmp(canon, expect) != 0 ||
-		                      clen != strlen(expect)))
+		if (canon != NULL &&
+		    (expect == NULL || strcmp(canon, expect) != 0 || clen != strlen(expect)))
 			abort();
 		free(canon);
 		free(expect);

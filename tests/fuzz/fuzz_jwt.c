@@ -1,7 +1,11 @@
-/* libFuzzer target: the JWT parser and verifier. The first byte picks how
- * the input is used: as a token verified against a fixed JWKS, or split into
- * a token and a JWKS document. Nothing may crash or leak, and nothing built
- * from fuzz bytes may verify against the fixed P-256 key. */
+/* libFuzzer target: the JWT parser and verifiers (our mandates and
+ * federated id_tokens) and the federated subject rules. The first byte picks
+ * how the input is used: as a token verified against a fixed JWKS, or split
+ * into a token and a JWKS document. Nothing may crash or leak, nothing built
+ * from fuzz bytes may verify against the fixed keys, and a subject the rules
+ * accept is non-empty, at most 512 bytes, free of C0 controls, and never in
+ * the caracal: namespace. */
+#include "roles/sts/idtoken.h"
 #include "roles/sts/jwt.h"
 
 #include <stdint.h>
@@ -46,7 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* a forged signature verified */
 		jwt_check_claims(&j, "http://127.0.0.1:8080", "z1", "session", 1800000000, why,
 		                 sizeof why);
+		ok = sts_idtoken_verify(&j, token, jwks, jwks_len, "https://idp", "aud", 1800000000,
+		                        why, sizeof why);
+		if (ok == 0 && jwks == fixed_jwks)
+			abort(); /* a forged id_token verified */
 		jwt_free(&j);
+	}
+	if (sts_subject_acceptable(token, token_len, why, sizeof why) == 0) {
+		if (token_len == 0 || token_len > STS_SUBJECT_MAX ||
+		    (token_len >= 8 && memcmp(token, "caracal:", 8) == 0))
+			abort();
+		for (size_t i = 0; i < token_len; i++)
+			if ((unsigned char)token[i] < 0x20)
+				abort();
 	}
 	free(copy);
 	return 0;

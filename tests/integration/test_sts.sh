@@ -240,7 +240,7 @@ sid=$("$py" -c "import jwt,sys; print(jwt.decode(sys.argv[1], options={'verify_s
 "${ctl[@]}" revoke --zone acme --authority-record "$sid" >/dev/null || fail "revoke"
 expect 403 access_denied "authority record inactive or expired" \
 	"$(form resource=resource://orders scope=orders:read subject_token=$token subject_token_type=$st_type)"
-expect 400 invalid_token "federation" \
+expect 401 invalid_token "invalid subject_token" \
 	"$(form subject_token=x.y.z subject_token_type=urn:ietf:params:oauth:token-type:id_token)"
 pass "subject tokens: 401 not a JWT, 403 direct exchange, 403 client mismatch, 403 after revocation"
 

@@ -19,15 +19,13 @@ static int rc_claim, rc_consume, rc_create, rc_mint;
 static void log_call(char c)
 {
 	size_t n = strlen(calls);
-	if (n + 1 < sizeof calls)
-	{
+	if (n + 1 < sizeof calls) {
 		calls[n] = c;
 		calls[n + 1] = '\0';
 	}
 }
 
-static int fake_claim(void *tctx, const char *zone, const char *id, int64_t exp,
-                      caracal_error *err)
+static int fake_claim(void *tctx, const char *zone, const char *id, int64_t exp, caracal_error *err)
 {
 	(void)tctx, (void)exp, (void)err;
 	assert_string_equal(zone, "z1");
@@ -67,9 +65,11 @@ static int fake_mint(void *tctx, const caracal_mint_write *in, int *conflict, ca
 }
 
 static caracal_storage_ops ops;
-static const caracal_authority_record rec = {
-    .size = sizeof rec, .id = "rec-1", .zone_id = "z1", .session_type = "application",
-    .subject_id = "app-1"};
+static const caracal_authority_record rec = {.size = sizeof rec,
+                                             .id = "rec-1",
+                                             .zone_id = "z1",
+                                             .session_type = "application",
+                                             .subject_id = "app-1"};
 
 static int run(const char *approval, int *conflict)
 {

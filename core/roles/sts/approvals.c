@@ -172,7 +172,7 @@ struct poll_job {
 	struct event *timer;
 };
 
-static int is_uuid(const char *s)
+int approval_is_uuid(const char *s)
 {
 	if (strlen(s) != 36)
 		return 0;
@@ -187,9 +187,8 @@ static int is_uuid(const char *s)
 	return 1;
 }
 
-/* The approval id is the capability: find its hold in whichever zone. */
-static int find_approval(const role_deps *deps, const char *id, caracal_arena *arena,
-                         caracal_approval *out, caracal_error *err)
+int approval_find(const role_deps *deps, const char *id, caracal_arena *arena,
+                  caracal_approval *out, caracal_error *err)
 {
 	const char **zones = NULL;
 	size_t nzones = 0;
@@ -230,7 +229,7 @@ static void poll_run(deferred_work *dw, worker_ctx *wc)
 	}
 	caracal_arena *arena = arena_new();
 	caracal_approval a = {.size = sizeof a};
-	int rc = arena != NULL ? find_approval(&deps, job->id, arena, &a, &err) : CARACAL_E_NOMEM;
+	int rc = arena != NULL ? approval_find(&deps, job->id, arena, &a, &err) : CARACAL_E_NOMEM;
 	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
 		set_body(dw, 503,
 		         json_pack("{s:s, s:s}", "error", "sts_unavailable", "error_description",
@@ -290,7 +289,7 @@ static void poll_then(deferred_work *dw)
 static void route_approval(request_ctx *rc)
 {
 	const char *id = rc->req->path + strlen("/approvals/");
-	if (!is_uuid(id)) {
+	if (!approval_is_uuid(id)) {
 		server_respond_error(rc, 404, "resource_not_found", "no such approval");
 		return;
 	}
@@ -327,4 +326,5 @@ static void route_approval(request_ctx *rc)
 void approvals_routes_register(void)
 {
 	server_route(ROLE_STS, "GET", "/approvals/*", route_approval);
+	approval_decision_route_register();
 }

@@ -36,6 +36,13 @@ void jwt_free(jwt *j);
 int jwt_verify_signature(const jwt *j, const char *token, const char *jwks, size_t jwks_len,
                          char *why, size_t why_cap);
 
+/* The same for a federated id_token (spec sts.md §2.11): RS256/384/512 or
+ * ES256/384/512 only, the key's kty and curve matching the algorithm, a key
+ * with "use" other than "sig" refused, RSA exponents in [3, 2^31 - 1], EC
+ * points on their curve. */
+int jwt_verify_federated(const jwt *j, const char *token, const char *jwks, size_t jwks_len,
+                         char *why, size_t why_cap);
+
 /* The claim checks of §2.6: iss equals issuer, aud (string or array)
  * contains issuer, exp present and not passed, iat not in the future, nbf
  * honoured, zone_id equals zone, use equals expected_use; leeway 60 s. */

@@ -25,8 +25,8 @@ typedef struct mandate_claims {
 	const char *scope; /* NULL or empty: no scope claim */
 	const char *sid;
 	const char *root_sid;
-	const char *use;      /* session | gateway | resource */
-	const char *sub_type; /* application | user */
+	const char *use;           /* session | gateway | resource */
+	const char *sub_type;      /* application | user */
 	const char *const *target; /* NULL: no target claim */
 	size_t target_count;
 } mandate_claims;

@@ -13,6 +13,7 @@
  */
 #include "roles/sts/approvals.h"
 #include "roles/sts/client_auth.h"
+#include "roles/sts/federation.h"
 #include "roles/sts/form.h"
 #include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
@@ -233,13 +234,38 @@ struct approval_decl {
 	const char *tier;
 	const char *approver; /* operator | subject | any */
 	int64_t ttl_s;        /* 0: the class default */
+	int privacy;          /* PRIVACY_* */
 };
+
+/* Privacy modes of a hold's approver, weakest first (§2.9: the strongest
+ * declared one wins). */
+enum { PRIVACY_IDENTIFIED, PRIVACY_PSEUDONYMOUS, PRIVACY_ANONYMOUS };
+
+static int privacy_of(const char *p)
+{
+	if (p == NULL || strcmp(p, "identified") == 0)
+		return PRIVACY_IDENTIFIED;
+	if (strcmp(p, "pseudonymous") == 0)
+		return PRIVACY_PSEUDONYMOUS;
+	/* anonymous, "redacted", and anything unknown: a mode the core cannot
+	 * read is given the strongest protection, never the weakest. */
+	return PRIVACY_ANONYMOUS;
+}
+
+static const char *privacy_name(int p)
+{
+	return p == PRIVACY_ANONYMOUS      ? "anonymous"
+	       : p == PRIVACY_PSEUDONYMOUS ? "pseudonymous"
+	                                   : "identified";
+}
 
 /* The approval block of an APPROVAL_REQUIRED decision; -1 when it is absent
  * or malformed (then nothing can be asked for, and the resource is denied). */
 static int collect_approval(caracal_arena *arena, const caracal_policy_decision *dec,
-                            const char **tier, const char **approver, int64_t *ttl_s)
+                            struct approval_decl *out)
 {
+	const char **tier = &out->tier, **approver = &out->approver;
+	int64_t *ttl_s = &out->ttl_s;
 	json_error_t je;
 	json_t *obl = dec->obligations.ptr != NULL && dec->obligations.len > 0
 	                  ? json_loadb(dec->obligations.ptr, dec->obligations.len, 0, &je)
@@ -257,6 +283,7 @@ static int collect_approval(caracal_arena *arena, const caracal_policy_decision 
 		                      : "operator";
 		*approver = arena_strndup(arena, cls, strlen(cls));
 		*ttl_s = ttl != NULL ? (int64_t)json_integer_value(ttl) : 0;
+		out->privacy = privacy_of(json_string_value(json_object_get(ap, "privacy")));
 		rc = *tier != NULL && *approver != NULL ? 0 : -1;
 	}
 	json_decref(obl);
@@ -316,11 +343,13 @@ static int cmp_cstr(const void *a, const void *b)
  * create one, and answer 401 interaction_required. */
 static void approval_gate(struct token_job *job, const role_deps *deps,
                           const approval_binding_input *bi, const char *binding,
-                          struct approval_decl *decls, size_t n, int64_t now_us)
+                          const char *subject_anchor, struct approval_decl *decls, size_t n,
+                          int64_t now_us)
 {
 	const char *zone = job->zone;
 	const char *cls = NULL;
 	int64_t ttl = 0;
+	int privacy = PRIVACY_IDENTIFIED;
 	const char *tiers[STS_FORM_MAX_RESOURCES];
 	for (size_t i = 0; i < n; i++) {
 		const char *a = decls[i].approver;
@@ -333,6 +362,8 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 		}
 		if (decls[i].ttl_s > 0 && (ttl == 0 || decls[i].ttl_s < ttl))
 			ttl = decls[i].ttl_s;
+		if (decls[i].privacy > privacy)
+			privacy = decls[i].privacy;
 		tiers[i] = decls[i].tier;
 	}
 	ttl = approval_ttl_s(cls, ttl);
@@ -380,8 +411,8 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	    .application_id = bi->application,
 	    .tier = label,
 	    .approver_class = cls,
-	    .privacy_mode = "identified",
-	    .subject_anchor = "",
+	    .privacy_mode = privacy_name(privacy),
+	    .subject_anchor = subject_anchor != NULL ? subject_anchor : "",
 	    .binding_hex = binding,
 	    .expires_at_us = now_us + ttl * 1000000,
 	    .metadata_json = {meta_text, strlen(meta_text)},
@@ -520,6 +551,289 @@ struct granted {
 	int64_t max_ttl_s; /* 0: no obligation */
 };
 
+/* What one mandate is made of once every check has passed. */
+struct issuance {
+	const char *zone;
+	const char *app_id; /* client_id */
+	const char *subject;
+	const char *sub_type;      /* application | user */
+	const char *use;           /* session | gateway | resource */
+	const char *scope;         /* minted verbatim; NULL or "": none */
+	const char *const *target; /* NULL: no target claim, no target_resources */
+	size_t target_count;
+	int64_t ttl_s;
+	int64_t now_us;
+	const char *approval_id;        /* consumed with the record; NULL: none */
+	const char *record_claims_json; /* stored with the authority record */
+	json_t *determining;            /* audit: reference taken; NULL: none */
+	json_t *audit_extra;            /* audit metadata: reference taken; NULL: none */
+};
+
+/* Sign, persist (jti, approval, authority record) and answer. Every failure
+ * answers an error and leaves no live record. */
+static void issue(struct token_job *job, const role_deps *deps, const struct issuance *is)
+{
+	caracal_error err = {0};
+	caracal_arena *arena = job->arena;
+	const settings *st = deps->settings;
+	json_t *determining = is->determining, *audit_extra = is->audit_extra;
+	int64_t iat = is->now_us / 1000000;
+	int64_t exp = iat + is->ttl_s;
+	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
+	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	const char *const aud[] = {st->issuer};
+	const mandate_claims claims = {
+	    .iss = st->issuer,
+	    .sub = is->subject,
+	    .aud = aud,
+	    .aud_count = 1,
+	    .exp = exp,
+	    .iat = iat,
+	    .jti = jti,
+	    .zone_id = is->zone,
+	    .client_id = is->app_id,
+	    .scope = is->scope,
+	    .sid = sid,
+	    .root_sid = sid,
+	    .use = is->use,
+	    .sub_type = is->sub_type,
+	    .target = is->target,
+	    .target_count = is->target_count,
+	};
+	const char *jws = NULL;
+	int rc = mandate_sign(deps, is->zone, &claims, arena, &jws, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
+		caracal_error ae = {0};
+		if (audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &ae) !=
+		    CARACAL_OK)
+			goto audit_failed;
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
+	 * consumed once, the authority record written — after every step that
+	 * can still refuse the token, so no refused exchange leaves a live
+	 * record. */
+	char jti_key[64];
+	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
+	caracal_authority_record rec = {
+	    .size = sizeof rec,
+	    .id = sid,
+	    .zone_id = is->zone,
+	    .session_type = is->sub_type,
+	    .subject_id = is->subject,
+	    .status = "active",
+	    .expires_at_us = exp * 1000000,
+	    .authenticated_at_us = is->now_us,
+	    .claims_json = {is->record_claims_json, strlen(is->record_claims_json)},
+	};
+	const caracal_mint_write mw = {
+	    .size = sizeof mw,
+	    .record = &rec,
+	    .jti = jti_key,
+	    .jti_expires_at_us = exp * 1000000,
+	    .approval_id = is->approval_id,
+	    .at_us = is->now_us,
+	};
+	int conflict = 0;
+	rc = mint_persist(deps->storage, deps->storage_tctx, &mw, &conflict, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
+		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
+			caracal_error ae = {0};
+			json_t *anomaly = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id",
+			                            job->request_id, "decision", "deny",
+			                            "evaluation_status", "anomaly", "metadata",
+			                            "jti", jti, "application_id", is->app_id);
+			role_audit(is->zone, "jti_collision", anomaly, &ae);
+			json_decref(anomaly);
+		}
+		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
+			set_error(job, 409, "approval_consumed", "approval already consumed");
+		else
+			set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	if (is->approval_id != NULL) {
+		caracal_error ae = {0};
+		json_t *consumed = json_pack(
+		    "{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id, "decision",
+		    "consumed", "evaluation_status", "step_up_consumed", "metadata", "challenge_id",
+		    is->approval_id, "authority_record_id", sid);
+		rc = role_audit(is->zone, "step_up_consumed", consumed, &ae);
+		json_decref(consumed);
+		if (rc != CARACAL_OK)
+			goto audit_failed;
+	}
+
+	json_t *extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
+	                          "expires_at", (json_int_t)exp);
+	if (extra != NULL && is->target != NULL)
+		json_object_set_new(extra, "target", array_of(is->target, is->target_count));
+	if (extra != NULL && audit_extra != NULL)
+		json_object_update(extra, audit_extra);
+	rc = audit_exchange(job, "allow", "issued", NULL, determining, extra, &err);
+	determining = NULL; /* audit_exchange took them */
+	if (rc != CARACAL_OK) {
+		/* No token leaves without its evidence; the record it would have
+		 * anchored is revoked so nothing can build on it. */
+		caracal_error re = {0};
+		uint64_t changed = 0;
+		caracal_revocation rv = {.size = sizeof rv,
+		                         .zone_id = is->zone,
+		                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
+		                         .target_id = sid,
+		                         .reason = "audit_unavailable",
+		                         .revoked_at_us = clock_now_us()};
+		if (deps->storage->revoke(deps->storage_tctx, &rv, &changed, &re) != CARACAL_OK)
+			log_error("sts", "request %s: could not revoke record %s: %s",
+			          job->request_id, sid, re.message);
+		goto audit_failed;
+	}
+
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "access_token", jws);
+	jsonw_kstr(&w, "token_type", "Bearer");
+	jsonw_kint(&w, "expires_in", is->ttl_s);
+	if (is->scope != NULL && is->scope[0] != '\0')
+		jsonw_kstr(&w, "scope", is->scope);
+	jsonw_kstr(&w, "issued_token_type", STS_TOKEN_TYPE_ACCESS);
+	if (is->target != NULL) {
+		jsonw_key(&w, "target_resources");
+		jsonw_str_array(&w, is->target, is->target_count);
+	}
+	jsonw_object_end(&w);
+	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
+	if (job->dw.body == NULL) {
+		set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	job->dw.status = 200;
+	job->dw.content_type = "application/json";
+	goto out;
+
+audit_failed:
+	/* Evidence that cannot be recorded means no token (§2.4). */
+	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
+	free(job->dw.body);
+	job->dw.body = NULL;
+	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+out:
+	json_decref(determining);
+	json_decref(audit_extra);
+}
+
+static int present(const char *v)
+{
+	return v != NULL && v[0] != '\0';
+}
+
+/* §2.13 for mints without a subject token: 0 or absent → 900 s; negative or
+ * over 3600 s is refused (never clamped). 0, or -1 with the error set. */
+static int requested_ttl(struct token_job *job, int64_t *ttl)
+{
+	const sts_form *f = &job->form;
+	*ttl = DEFAULT_TTL_S;
+	if (!f->has_ttl)
+		return 0;
+	if (f->ttl_seconds < 0) {
+		set_error(job, 400, "invalid_token", "ttl_seconds must be positive");
+		return -1;
+	}
+	if (f->ttl_seconds > TTL_CAP_NO_SUBJECT_S) {
+		set_error(job, 400, "invalid_token", "ttl_seconds exceeds token TTL cap");
+		return -1;
+	}
+	if (f->ttl_seconds > 0)
+		*ttl = f->ttl_seconds;
+	return 0;
+}
+
+/* §2.11: an id_token from one of the zone's registered issuers becomes a
+ * user-typed session mandate (use=session, sub_type=user, no scope, no
+ * target) over a new user authority record. No policy runs: the synthetic
+ * determining policy is caracal-subject-federation. */
+static void federation_exchange(struct token_job *job, const role_deps *deps,
+                                const caracal_application *app, int64_t now_us)
+{
+	const sts_form *f = &job->form;
+	caracal_error err = {0};
+	if (f->resource_count > 0 || present(f->scope) || present(f->session_id) ||
+	    present(f->agent_session_id) || present(f->delegation_edge_id) ||
+	    present(f->approval_id)) {
+		if (audit_exchange(job, "deny", "subject_federation_invalid", NULL, NULL, NULL,
+		                   &err) != CARACAL_OK) {
+			set_error(job, 500, "internal_error",
+			          "audit evidence could not be recorded");
+			return;
+		}
+		set_error(job, 400, "invalid_token",
+		          "an id_token exchange carries no resource, scope, session, delegation or "
+		          "approval");
+		return;
+	}
+	const char *issuer = NULL, *subject = NULL;
+	char why[256];
+	sts_federation_result fr =
+	    sts_federation_verify(deps, job->zone, f->subject_token, job->arena, now_us, &issuer,
+	                          &subject, why, sizeof why);
+	if (fr == STS_FEDERATION_UNAVAILABLE) {
+		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return;
+	}
+	if (fr != STS_FEDERATION_OK) {
+		log_info("sts", "request %s: id_token refused: %s", job->request_id, why);
+		if (audit_exchange(job, "deny", "subject_federation_rejected", NULL, NULL,
+		                   json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
+			set_error(job, 500, "internal_error",
+			          "audit evidence could not be recorded");
+			return;
+		}
+		char desc[300];
+		snprintf(desc, sizeof desc, "invalid subject_token: %s", why);
+		set_error(job, 401, "invalid_token", desc);
+		return;
+	}
+	int64_t ttl;
+	if (requested_ttl(job, &ttl) != 0)
+		return;
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "iss", issuer);
+	jsonw_object_end(&w);
+	char *record_claims = jsonw_finish(&w, NULL);
+	const char *claims_copy =
+	    record_claims != NULL ? arena_strndup(job->arena, record_claims, strlen(record_claims))
+	                          : NULL;
+	free(record_claims);
+	if (claims_copy == NULL) {
+		set_error(job, 500, "internal_error", "token issuance failed");
+		return;
+	}
+	const struct issuance is = {
+	    .zone = job->zone,
+	    .app_id = app->id,
+	    .subject = subject,
+	    .sub_type = "user",
+	    .use = "session",
+	    .ttl_s = ttl,
+	    .now_us = now_us,
+	    .record_claims_json = claims_copy,
+	    .determining = json_pack("[{s:s}]", "policy", "caracal-subject-federation"),
+	    .audit_extra =
+	        json_pack("{s:s, s:s}", "subject_kind", "user", "federated_user_issuer", issuer),
+	};
+	issue(job, deps, &is);
+}
+
 static void token_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
@@ -605,10 +919,10 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	}
 	job->zone = zone;
 
-	/* §2.11: federation is not offered yet; refuse, never ignore. */
+	/* §2.11: an id_token is exchanged for a user session, nothing else. */
 	int has_subject = f->subject_token != NULL && f->subject_token[0] != '\0';
 	if (has_subject && strcmp(f->subject_token_type, STS_TOKEN_TYPE_ID) == 0) {
-		set_error(job, 400, "invalid_token", "id_token federation is not configured");
+		federation_exchange(job, &deps, &app, now_us);
 		return;
 	}
 
@@ -689,7 +1003,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		token_sid = arena_strndup(arena, token_sid, strlen(token_sid));
 		char *claims_text = json_dumps(subject.claims, JSON_COMPACT);
 		if (claims_text != NULL)
-			subject_claims_json = arena_strndup(arena, claims_text, strlen(claims_text));
+			subject_claims_json =
+			    arena_strndup(arena, claims_text, strlen(claims_text));
 		free(claims_text);
 		if (subject_id == NULL || token_sid == NULL || subject_claims_json == NULL) {
 			jwt_free(&subject);
@@ -883,7 +1198,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		    .now_s = now_us / 1000000,
 		    .challenge_resolved = challenge_resolved,
 		    .subject_claims_json = subject_claims_json,
-		    .subject_claims_len = subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
+		    .subject_claims_len =
+		        subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
 		    .session_id = has_subject ? token_sid : NULL,
 		};
 		size_t input_len = 0;
@@ -957,8 +1273,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
 		} else {
 			if (dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED && !challenge_resolved &&
-			    collect_approval(arena, &dec, &decls[ndecls].tier,
-			                     &decls[ndecls].approver, &decls[ndecls].ttl_s) == 0)
+			    collect_approval(arena, &dec, &decls[ndecls]) == 0)
 				ndecls++;
 			/* APPROVAL_REQUIRED grants nothing by itself (the gate below asks
 			 * for the approval); a malformed approval block denies. */
@@ -979,7 +1294,9 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	/* §2.9 gate: an approval is required and was not presented. */
 	if (ndecls > 0) {
 		if (binding[0] != '\0' || exchange_binding(job, &deps, arena, &bi, binding) == 0)
-			approval_gate(job, &deps, &bi, binding, decls, ndecls, now_us);
+			approval_gate(job, &deps, &bi, binding,
+			              strcmp(subject_kind, "user") == 0 ? subject_id : NULL, decls,
+			              ndecls, now_us);
 		goto out;
 	}
 
@@ -1005,159 +1322,31 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	}
 
 	/* §2.13: TTL errors surface only now, after policy and audit. */
-	int64_t ttl = DEFAULT_TTL_S;
-	if (f->has_ttl) {
-		if (f->ttl_seconds < 0) {
-			set_error(job, 400, "invalid_token", "ttl_seconds must be positive");
-			goto out;
-		}
-		if (f->ttl_seconds > TTL_CAP_NO_SUBJECT_S) {
-			set_error(job, 400, "invalid_token", "ttl_seconds exceeds token TTL cap");
-			goto out;
-		}
-		if (f->ttl_seconds > 0)
-			ttl = f->ttl_seconds;
-	}
+	int64_t ttl;
+	if (requested_ttl(job, &ttl) != 0)
+		goto out;
 	for (size_t g = 0; g < ngranted; g++)
 		if (granted[g].max_ttl_s > 0 && granted[g].max_ttl_s < ttl)
 			ttl = granted[g].max_ttl_s;
 
-	int64_t iat = now_us / 1000000;
-	int64_t exp = iat + ttl;
-	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
-	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
-		set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
 	const char *target[STS_FORM_MAX_RESOURCES];
 	for (size_t g = 0; g < ngranted; g++)
 		target[g] = granted[g].identifier;
-	const char *const aud[] = {st->issuer};
-	const mandate_claims claims = {
-	    .iss = st->issuer,
-	    .sub = app.id,
-	    .aud = aud,
-	    .aud_count = 1,
-	    .exp = exp,
-	    .iat = iat,
-	    .jti = jti,
-	    .zone_id = zone,
-	    .client_id = app.id,
-	    .scope = f->scope,
-	    .sid = sid,
-	    .root_sid = sid,
-	    .use = "session",
+	const struct issuance is = {
+	    .zone = zone,
+	    .app_id = app.id,
+	    .subject = app.id,
 	    .sub_type = "application",
+	    .use = "session",
+	    .scope = f->scope,
 	    .target = target,
 	    .target_count = ngranted,
-	};
-	const char *jws = NULL;
-	rc = mandate_sign(&deps, zone, &claims, arena, &jws, &err);
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
-		caracal_error ae = {0};
-		if (audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &ae) !=
-		    CARACAL_OK)
-			goto audit_failed;
-		set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-
-	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
-	 * consumed once, the authority record written — after every step that
-	 * can still refuse the token, so no refused exchange leaves a live
-	 * record. */
-	char jti_key[64];
-	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
-	caracal_authority_record rec = {
-	    .size = sizeof rec,
-	    .id = sid,
-	    .zone_id = zone,
-	    .session_type = "application",
-	    .subject_id = app.id,
-	    .status = "active",
-	    .expires_at_us = exp * 1000000,
-	    .authenticated_at_us = now_us,
-	    .claims_json = {"{}", 2},
-	};
-	const caracal_mint_write mw = {
-	    .size = sizeof mw,
-	    .record = &rec,
-	    .jti = jti_key,
-	    .jti_expires_at_us = exp * 1000000,
+	    .ttl_s = ttl,
+	    .now_us = now_us,
 	    .approval_id = challenge_resolved ? approval_id : NULL,
-	    .at_us = now_us,
+	    .record_claims_json = "{}",
 	};
-	int conflict = 0;
-	rc = mint_persist(deps.storage, deps.storage_tctx, &mw, &conflict, &err);
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
-		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
-			caracal_error ae = {0};
-			json_t *anomaly = json_pack(
-			    "{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
-			    "decision", "deny", "evaluation_status", "anomaly", "metadata", "jti",
-			    jti, "application_id", app.id);
-			role_audit(zone, "jti_collision", anomaly, &ae);
-			json_decref(anomaly);
-		}
-		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
-			set_error(job, 409, "approval_consumed", "approval already consumed");
-		else
-			set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-	if (challenge_resolved) {
-		caracal_error ae = {0};
-		json_t *consumed =
-		    json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id,
-		              "decision", "consumed", "evaluation_status", "step_up_consumed",
-		              "metadata", "challenge_id", approval_id, "authority_record_id", sid);
-		rc = role_audit(zone, "step_up_consumed", consumed, &ae);
-		json_decref(consumed);
-		if (rc != CARACAL_OK)
-			goto audit_failed;
-	}
-
-	json_t *extra =
-	    json_pack("{s:s, s:s, s:I, s:o}", "authority_record_id", sid, "jti", jti, "expires_at",
-	              (json_int_t)exp, "target", array_of(target, ngranted));
-	if (audit_exchange(job, "allow", "issued", NULL, NULL, extra, &err) != CARACAL_OK) {
-		/* No token leaves without its evidence; the record it would have
-		 * anchored is revoked so nothing can build on it. */
-		caracal_error re = {0};
-		uint64_t changed = 0;
-		caracal_revocation rv = {.size = sizeof rv,
-		                         .zone_id = zone,
-		                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
-		                         .target_id = sid,
-		                         .reason = "audit_unavailable",
-		                         .revoked_at_us = clock_now_us()};
-		if (deps.storage->revoke(deps.storage_tctx, &rv, &changed, &re) != CARACAL_OK)
-			log_error("sts", "request %s: could not revoke record %s: %s",
-			          job->request_id, sid, re.message);
-		goto audit_failed;
-	}
-
-	jsonw w;
-	jsonw_init(&w);
-	jsonw_object_begin(&w);
-	jsonw_kstr(&w, "access_token", jws);
-	jsonw_kstr(&w, "token_type", "Bearer");
-	jsonw_kint(&w, "expires_in", ttl);
-	if (f->scope != NULL && f->scope[0] != '\0')
-		jsonw_kstr(&w, "scope", f->scope);
-	jsonw_kstr(&w, "issued_token_type", STS_TOKEN_TYPE_ACCESS);
-	jsonw_key(&w, "target_resources");
-	jsonw_str_array(&w, target, ngranted);
-	jsonw_object_end(&w);
-	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
-	if (job->dw.body == NULL) {
-		set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-	job->dw.status = 200;
-	job->dw.content_type = "application/json";
+	issue(job, &deps, &is);
 	goto out;
 
 audit_failed:
