@@ -107,9 +107,11 @@ tests/fuzz/fuzz_jwt: $(top_srcdir)/tests/fuzz/fuzz_jwt.c $(top_srcdir)/core/role
 EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/corpus/jwt/es256 tests/fuzz/corpus/jwt/rsa
 
 if ENABLE_TESTS
-TESTS += tests/integration/test_sts.sh tests/integration/test_federation.sh
+TESTS += tests/integration/test_sts.sh tests/integration/test_federation.sh \
+	tests/integration/test_delegation.sh
 endif
 EXTRA_DIST += tests/integration/test_sts.sh tests/integration/test_federation.sh \
+	tests/integration/test_delegation.sh \
 	tests/integration/idp.py
 EXTRA_DIST += tests/bench/mint.sh
 

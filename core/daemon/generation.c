@@ -1,5 +1,6 @@
 /* generation.c — see generation.h. */
 #include "daemon/generation.h"
+#include "roles/sts/gateway_auth.h"
 
 #include "host.h"
 #include "util/log.h"
@@ -148,6 +149,7 @@ static void free_instances(generation *gen)
 	free(gen->instances);
 	free(gen->tctx);
 	OPENSSL_cleanse(gen->admin_token, sizeof gen->admin_token);
+	sts_gateway_key_free(gen->gateway_key);
 }
 
 /* Plugins whose init() succeeded. init runs once per process; a plugin whose
@@ -351,6 +353,26 @@ generation *generation_build(config_tree *tree, plugin_registry *registry, int c
 			log_register_secret(gen->admin_token, gen->admin_token_len);
 		else if (rc != CARACAL_E_NOTFOUND)
 			report_to(report, ud, err, &failed, &e);
+	}
+	if (!check_only && !failed) {
+		unsigned char hex[2 * STS_GATEWAY_KEY_MAX + 64];
+		size_t hex_len = 0;
+		int rc = config_get_secret(root, "sts.gateway_hmac_key", st->production,
+		                           st->data_dir, hex, sizeof hex, &hex_len, &e);
+		if (rc == CARACAL_OK) {
+			char why[160];
+			gen->gateway_key =
+			    sts_gateway_key_from_hex((const char *)hex, hex_len, why, sizeof why);
+			if (gen->gateway_key == NULL) {
+				caracal_error_set(&e, CARACAL_E_INVAL,
+				                  "%s: key 'sts.gateway_hmac_key': %s", root->where,
+				                  why);
+				report_to(report, ud, err, &failed, &e);
+			}
+		} else if (rc != CARACAL_E_NOTFOUND) {
+			report_to(report, ud, err, &failed, &e);
+		}
+		OPENSSL_cleanse(hex, sizeof hex);
 	}
 	if (st->stream != NULL) {
 		const plugin_instance *pi = generation_find(gen, st->stream, NULL);

@@ -45,6 +45,9 @@ typedef struct generation {
 	int dep_index[GEN_DEP_COUNT];   /* instance index per dependency, -1: none */
 	unsigned char admin_token[256]; /* admin.token, when configured */
 	size_t admin_token_len;
+	/* sts.gateway_hmac_key, keyed; NULL when not configured (then every
+	 * gateway-authenticated exchange is refused). */
+	struct sts_gateway_key *gateway_key;
 } generation;
 
 /* Build a generation from tree (ownership passes to the generation, also on

@@ -48,6 +48,9 @@ static const caracal_cfg_key core_schema[] = {
      "mandates per minute per (zone, resource, application)"},
     {"sts.secret_verify_concurrency", CARACAL_CFG_INT, 0,
      "concurrent cold client-secret verifications (Argon2id)"},
+    {"sts.gateway_hmac_key", CARACAL_CFG_SECRET, 0,
+     "hex key (>= 32 bytes) the gateway signs token exchanges with (gateway_hmac_key_file or "
+     "gateway_hmac_key_env)"},
     {"sts.federation.ca_file", CARACAL_CFG_STRING, 0,
      "extra CA certificates (PEM) trusted for issuers' JWKS endpoints"},
     {"sts.federation.allow_private_networks", CARACAL_CFG_BOOL, 0,

@@ -41,6 +41,32 @@ char *mandate_claims_json(const mandate_claims *c, size_t *len)
 		jsonw_key(&w, "target");
 		jsonw_str_array(&w, c->target, c->target_count);
 	}
+	if (c->agent_session_id != NULL)
+		jsonw_kstr(&w, "agent_session_id", c->agent_session_id);
+	if (c->delegation_edge_id != NULL) {
+		jsonw_kstr(&w, "delegation_edge_id", c->delegation_edge_id);
+		jsonw_kstr(&w, "source_session_id", c->source_session_id);
+		jsonw_kstr(&w, "target_session_id", c->target_session_id);
+		jsonw_key(&w, "delegation_path");
+		jsonw_str_array(&w, c->delegation_path, c->delegation_path_len);
+		jsonw_key(&w, "delegation_chain");
+		jsonw_array_begin(&w);
+		for (size_t i = 0; i < c->delegation_chain_len; i++) {
+			const mandate_hop *h = &c->delegation_chain[i];
+			jsonw_object_begin(&w);
+			jsonw_kstr(&w, "application_id", h->application_id);
+			if (h->agent_session_id != NULL)
+				jsonw_kstr(&w, "agent_session_id", h->agent_session_id);
+			if (h->delegation_edge_id != NULL)
+				jsonw_kstr(&w, "delegation_edge_id", h->delegation_edge_id);
+			jsonw_object_end(&w);
+		}
+		jsonw_array_end(&w);
+		if (c->delegation_path_len > 0)
+			jsonw_kint(&w, "hop_count", (int64_t)c->delegation_path_len);
+		if (c->graph_epoch != 0)
+			jsonw_kint(&w, "delegation_graph_epoch", c->graph_epoch);
+	}
 	jsonw_object_end(&w);
 	return jsonw_finish(&w, len);
 }

@@ -11,6 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One hop of a delegation chain claim; agent_session_id and
+ * delegation_edge_id may be NULL (omitted). */
+typedef struct mandate_hop {
+	const char *application_id;
+	const char *agent_session_id;
+	const char *delegation_edge_id;
+} mandate_hop;
+
 /* The claim set of spec sts.md §3.2, in its order. aud is always an array. */
 typedef struct mandate_claims {
 	const char *iss;
@@ -29,6 +37,16 @@ typedef struct mandate_claims {
 	const char *sub_type;      /* application | user */
 	const char *const *target; /* NULL: no target claim */
 	size_t target_count;
+	const char *agent_session_id; /* the governed session; NULL: none */
+	/* The delegation proof, only when an edge was used (edge_id NULL: none). */
+	const char *delegation_edge_id;
+	const char *source_session_id;
+	const char *target_session_id;
+	const char *const *delegation_path; /* edge ids, root first */
+	size_t delegation_path_len;
+	const mandate_hop *delegation_chain;
+	size_t delegation_chain_len;
+	int64_t graph_epoch; /* omitted when 0 */
 } mandate_claims;
 
 /* The claims as a JSON object (malloc'd; *len its length), or NULL. */

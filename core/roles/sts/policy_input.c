@@ -23,6 +23,13 @@ char *sts_policy_input_text(const sts_policy_input *in, size_t *len)
 	           app->registration_method != NULL ? app->registration_method : "managed");
 	jsonw_key(&w, "traits");
 	jsonw_str_array(&w, app->traits.items, app->traits.count);
+	const caracal_session *sess = in->agent_session;
+	if (sess != NULL) {
+		jsonw_kstr(&w, "agent_session_id", sess->id);
+		jsonw_kstr(&w, "lifecycle", sess->lifecycle);
+		jsonw_key(&w, "labels");
+		jsonw_str_array(&w, sess->labels.items, sess->labels.count);
+	}
 	jsonw_object_end(&w);
 
 	jsonw_key(&w, "subject");
@@ -43,7 +50,11 @@ char *sts_policy_input_text(const sts_policy_input *in, size_t *len)
 	jsonw_key(&w, "action");
 	jsonw_object_begin(&w);
 	jsonw_kstr(&w, "id", "TokenExchange");
-	jsonw_kstr(&w, "use", "session");
+	jsonw_kstr(&w, "use", in->use != NULL ? in->use : "session");
+	if (in->method != NULL)
+		jsonw_kstr(&w, "method", in->method);
+	if (in->path != NULL)
+		jsonw_kstr(&w, "path", in->path);
 	jsonw_object_end(&w);
 
 	jsonw_key(&w, "grants");
@@ -52,9 +63,35 @@ char *sts_policy_input_text(const sts_policy_input *in, size_t *len)
 	jsonw_str_array(&w, in->grant_scopes, in->grant_scope_count);
 	jsonw_object_end(&w);
 
+	const caracal_delegation *e = in->edge;
+	if (e != NULL) {
+		jsonw_key(&w, "delegation_edge");
+		jsonw_object_begin(&w);
+		jsonw_kstr(&w, "id", e->id);
+		jsonw_kstr(&w, "source_session_id", e->source_session_id);
+		jsonw_kstr(&w, "target_session_id", e->target_session_id);
+		jsonw_kstr(&w, "issuer_application_id", e->issuer_application_id);
+		jsonw_kstr(&w, "receiver_application_id", e->receiver_application_id);
+		jsonw_kstr(&w, "resource_id", e->resource_id);
+		jsonw_key(&w, "scopes");
+		jsonw_str_array(&w, e->scopes.items, e->scopes.count);
+		jsonw_kint(&w, "edge_version", e->edge_version);
+		jsonw_key(&w, "path");
+		jsonw_str_array(&w, in->edge_path, in->edge_path_len);
+		jsonw_kint(&w, "graph_epoch", in->graph_epoch);
+		/* Embedded as JSON: the delegation check decoded it strictly
+		 * before any policy runs. */
+		jsonw_key(&w, "constraints_json");
+		if (e->constraints_json.ptr != NULL && e->constraints_json.len > 0)
+			jsonw_raw(&w, e->constraints_json.ptr, e->constraints_json.len);
+		else
+			jsonw_raw(&w, "{}", 2);
+		jsonw_object_end(&w);
+	}
+
 	jsonw_key(&w, "delegation");
 	jsonw_object_begin(&w);
-	jsonw_kint(&w, "depth", 0);
+	jsonw_kint(&w, "depth", e != NULL ? (int64_t)in->edge_path_len : 0);
 	jsonw_object_end(&w);
 
 	jsonw_key(&w, "context");

@@ -32,6 +32,19 @@ typedef struct sts_policy_input {
 	const char *subject_claims_json;
 	size_t subject_claims_len;
 	const char *session_id;
+	/* The mandate this exchange would mint: "session" | "gateway" |
+	 * "resource"; NULL means "session". method/path: gateway exchanges. */
+	const char *use;
+	const char *method;
+	const char *path;
+	/* The governed (target) session, NULL when none. */
+	const caracal_session *agent_session;
+	/* The delegation edge in play (NULL when none), its path root-first and
+	 * the zone's delegation graph epoch. */
+	const caracal_delegation *edge;
+	const char *const *edge_path;
+	size_t edge_path_len;
+	int64_t graph_epoch;
 } sts_policy_input;
 
 /* The document (malloc'd, NUL-terminated; *len its length), or NULL. */

@@ -6,15 +6,20 @@
  * in the order of spec sts.md §2.4. Every step that cannot be completed
  * denies: a storage, policy, signing or audit failure never yields a token.
  *
- * Supported exchange classes in this version: a client-authenticated mint
- * for one or more resources without a subject token (use=session). Subject
- * tokens, sessions, delegations, approvals and federation are refused
- * explicitly (fail closed) until they land.
+ * Exchange classes (§2.3): a client-authenticated mint without a subject
+ * token (use=session; with agent_session_id + delegation_edge_id a
+ * delegated mint, use=gateway), a gateway-authenticated re-exchange of a
+ * use=gateway mandate (use=resource, aud = the granted resources), and
+ * federation of an id_token (federation_exchange, use=session sub_type=user).
+ * Control keys and the run endpoints are not offered: a request for them
+ * finds no grant and is denied.
  */
 #include "roles/sts/approvals.h"
 #include "roles/sts/client_auth.h"
+#include "roles/sts/delegation.h"
 #include "roles/sts/federation.h"
 #include "roles/sts/form.h"
+#include "roles/sts/gateway_auth.h"
 #include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
 #include "roles/sts/mint_persist.h"
@@ -40,9 +45,21 @@
 
 #define DEFAULT_TTL_S 900
 #define TTL_CAP_NO_SUBJECT_S 3600
+#define TTL_CAP_SUBJECT_S 900
 #define COLD_VERIFY_WAIT_MS 5000
 #define MAX_SCOPES 64
 #define REQUEST_ID_MAX 128
+
+/* What a gateway-authenticated exchange is checked against (§2.10), copied
+ * from the request on the loop thread (into the job's arena). */
+struct gateway_material {
+	const char *timestamp, *nonce, *signature; /* NULL: header absent */
+	const char *request_id;                    /* X-Request-Id as received */
+	const char *method;
+	const char *path;
+	const unsigned char *body;
+	size_t body_len;
+};
 
 struct token_job {
 	deferred_work dw; /* must stay first */
@@ -50,6 +67,8 @@ struct token_job {
 	sts_form form;
 	const char *zone; /* trimmed zone_id, once authenticated (arena) */
 	char request_id[REQUEST_ID_MAX + 1];
+	int gateway; /* any gateway header present: gateway-authenticated or refused */
+	struct gateway_material gw;
 };
 
 static void token_job_free(deferred_work *dw)
@@ -548,7 +567,8 @@ static int auth_lockout(const role_deps *deps, const char *app_id, int64_t now_u
 struct granted {
 	const char *identifier;
 	const char *id;
-	int64_t max_ttl_s; /* 0: no obligation */
+	const char *upstream_url; /* NULL: none */
+	int64_t max_ttl_s;        /* 0: no obligation */
 };
 
 /* What one mandate is made of once every check has passed. */
@@ -567,7 +587,38 @@ struct issuance {
 	const char *record_claims_json; /* stored with the authority record */
 	json_t *determining;            /* audit: reference taken; NULL: none */
 	json_t *audit_extra;            /* audit metadata: reference taken; NULL: none */
+	/* use=resource: aud is the target; otherwise [issuer]. */
+	const char *root_sid;             /* NULL: the new record's own id */
+	const char *parent_id;            /* the presented record (use=resource); NULL: none */
+	const char *agent_session_id;     /* the governed session; NULL: none */
+	const sts_delegation *delegation; /* the edge in play; NULL: none */
+	/* Gateway exchanges: one upstream directive per granted resource. */
+	const struct granted *upstreams;
+	size_t upstream_count;
 };
+
+/* The default directive of §2.15 for each granted resource: the gateway
+ * forwards the resource mandate as a bearer token to the resource's
+ * upstream. (Provider credentials are not offered by this STS.) */
+static void write_upstreams(jsonw *w, const struct granted *g, size_t n, int64_t expires_at)
+{
+	jsonw_key(w, "upstreams");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object_begin(w);
+		jsonw_kstr(w, "resource", g[i].identifier);
+		jsonw_kstr(w, "url", g[i].upstream_url);
+		jsonw_kstr(w, "auth_mode", "caracal_jwt");
+		jsonw_kstr(w, "auth_location", "header");
+		jsonw_kstr(w, "auth_header", "Authorization");
+		jsonw_kstr(w, "auth_scheme", "Bearer");
+		jsonw_key(w, "forward_caracal_identity");
+		jsonw_bool(w, 0);
+		jsonw_kint(w, "expires_at", expires_at);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+}
 
 /* Sign, persist (jti, approval, authority record) and answer. Every failure
  * answers an error and leaves no live record. */
@@ -584,12 +635,20 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
-	const char *const aud[] = {st->issuer};
+	const char *const issuer_aud[] = {st->issuer};
+	int resource_use = strcmp(is->use, "resource") == 0;
+	const sts_delegation *d = is->delegation;
+	mandate_hop chain[STS_DELEGATION_MAX_HOPS + 1];
+	size_t chain_len = 0;
+	for (size_t i = 0; d != NULL && i < d->chain_len && i < STS_DELEGATION_MAX_HOPS + 1; i++)
+		chain[chain_len++] =
+		    (mandate_hop){d->chain[i].application_id, d->chain[i].agent_session_id,
+		                  d->chain[i].delegation_edge_id};
 	const mandate_claims claims = {
 	    .iss = st->issuer,
 	    .sub = is->subject,
-	    .aud = aud,
-	    .aud_count = 1,
+	    .aud = resource_use ? is->target : issuer_aud,
+	    .aud_count = resource_use ? is->target_count : 1,
 	    .exp = exp,
 	    .iat = iat,
 	    .jti = jti,
@@ -597,11 +656,20 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 	    .client_id = is->app_id,
 	    .scope = is->scope,
 	    .sid = sid,
-	    .root_sid = sid,
+	    .root_sid = is->root_sid != NULL ? is->root_sid : sid,
 	    .use = is->use,
 	    .sub_type = is->sub_type,
 	    .target = is->target,
 	    .target_count = is->target_count,
+	    .agent_session_id = is->agent_session_id,
+	    .delegation_edge_id = d != NULL ? d->edge.id : NULL,
+	    .source_session_id = d != NULL ? d->edge.source_session_id : NULL,
+	    .target_session_id = d != NULL ? d->edge.target_session_id : NULL,
+	    .delegation_path = d != NULL ? d->path : NULL,
+	    .delegation_path_len = d != NULL ? d->path_len : 0,
+	    .delegation_chain = chain,
+	    .delegation_chain_len = chain_len,
+	    .graph_epoch = d != NULL ? d->graph_epoch : 0,
 	};
 	const char *jws = NULL;
 	int rc = mandate_sign(deps, is->zone, &claims, arena, &jws, &err);
@@ -627,6 +695,7 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 	    .zone_id = is->zone,
 	    .session_type = is->sub_type,
 	    .subject_id = is->subject,
+	    .parent_id = is->parent_id,
 	    .status = "active",
 	    .expires_at_us = exp * 1000000,
 	    .authenticated_at_us = is->now_us,
@@ -709,6 +778,8 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 		jsonw_key(&w, "target_resources");
 		jsonw_str_array(&w, is->target, is->target_count);
 	}
+	if (is->upstreams != NULL)
+		write_upstreams(&w, is->upstreams, is->upstream_count, exp);
 	jsonw_object_end(&w);
 	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
 	if (job->dw.body == NULL) {
@@ -735,9 +806,74 @@ static int present(const char *v)
 	return v != NULL && v[0] != '\0';
 }
 
-/* §2.13 for mints without a subject token: 0 or absent → 900 s; negative or
- * over 3600 s is refused (never clamped). 0, or -1 with the error set. */
-static int requested_ttl(struct token_job *job, int64_t *ttl)
+/* §2.4 step 9d: (UPPER(trim(method)), trim(path)) must be one of the
+ * resource's declared operations, and the presented mandate's scope must
+ * hold that operation's scope. Anything unreadable refuses. */
+static int operation_permitted(const caracal_resource *res, const char *method, const char *path,
+                               const char *mandate_scope)
+{
+	if (method == NULL || path == NULL || res->operations_json.ptr == NULL)
+		return 0;
+	char m[16], p[1024];
+	size_t ml = 0, pl = 0;
+	while (*method == ' ' || *method == '\t')
+		method++;
+	for (; method[ml] != '\0' && method[ml] != ' ' && method[ml] != '\t'; ml++) {
+		if (ml + 1 >= sizeof m)
+			return 0;
+		m[ml] = (char)toupper((unsigned char)method[ml]);
+	}
+	m[ml] = '\0';
+	while (*path == ' ' || *path == '\t')
+		path++;
+	pl = strlen(path);
+	while (pl > 0 && (path[pl - 1] == ' ' || path[pl - 1] == '\t'))
+		pl--;
+	if (pl >= sizeof p)
+		return 0;
+	memcpy(p, path, pl);
+	p[pl] = '\0';
+	json_error_t je;
+	json_t *ops = json_loadb(res->operations_json.ptr, res->operations_json.len, 0, &je);
+	int ok = 0;
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op)
+	{
+		const char *om = json_string_value(json_object_get(op, "method"));
+		const char *opath = json_string_value(json_object_get(op, "path"));
+		const char *oscope = json_string_value(json_object_get(op, "scope"));
+		if (om == NULL || opath == NULL || oscope == NULL || strcmp(om, m) != 0 ||
+		    strcmp(opath, p) != 0)
+			continue;
+		/* The mandate's scope is space-delimited. */
+		size_t n = strlen(oscope);
+		for (const char *q = mandate_scope; q != NULL && *q != '\0' && !ok;) {
+			while (*q == ' ')
+				q++;
+			size_t len = strcspn(q, " ");
+			ok = len == n && n > 0 && strncmp(q, oscope, n) == 0;
+			q += len;
+		}
+		break;
+	}
+	json_decref(ops);
+	return ok;
+}
+
+/* A string claim of a verified token, copied into the arena (NULL when
+ * absent or not a string). */
+static const char *claim_copy(caracal_arena *arena, const json_t *claims, const char *name)
+{
+	const json_t *v = json_object_get(claims, name);
+	return json_is_string(v) ? arena_strndup(arena, json_string_value(v), json_string_length(v))
+	                         : NULL;
+}
+
+/* §2.13: 0 or absent → 900 s; negative or over the cap (3600 s without a
+ * subject token, 900 s with one) is refused, never clamped. 0, or -1 with
+ * the error set. */
+static int requested_ttl(struct token_job *job, int64_t cap, int64_t *ttl)
 {
 	const sts_form *f = &job->form;
 	*ttl = DEFAULT_TTL_S;
@@ -747,7 +883,7 @@ static int requested_ttl(struct token_job *job, int64_t *ttl)
 		set_error(job, 400, "invalid_token", "ttl_seconds must be positive");
 		return -1;
 	}
-	if (f->ttl_seconds > TTL_CAP_NO_SUBJECT_S) {
+	if (f->ttl_seconds > cap) {
 		set_error(job, 400, "invalid_token", "ttl_seconds exceeds token TTL cap");
 		return -1;
 	}
@@ -802,7 +938,7 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 		return;
 	}
 	int64_t ttl;
-	if (requested_ttl(job, &ttl) != 0)
+	if (requested_ttl(job, TTL_CAP_NO_SUBJECT_S, &ttl) != 0)
 		return;
 	jsonw w;
 	jsonw_init(&w);
@@ -832,6 +968,100 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 	        json_pack("{s:s, s:s}", "subject_kind", "user", "federated_user_issuer", issuer),
 	};
 	issue(job, deps, &is);
+}
+
+/* §2.5: the client's secret, with the failure lockout. 0 when
+ * authenticated, else the answer is set. */
+static int client_authenticate(struct token_job *job, const role_deps *deps, const char *app_id,
+                               const caracal_application *app, int app_live, int64_t now_us)
+{
+	const sts_form *f = &job->form;
+	caracal_error err = {0};
+	int usable = app_live && f->client_secret != NULL && app->client_secret_hash != NULL;
+	const char *secret = f->client_secret != NULL ? f->client_secret : "";
+	if (app_id[0] != '\0' && locally_blocked(app_id, now_us)) {
+		set_error(job, 429, "provider_rate_limited", "authentication rate limit exceeded");
+		return -1;
+	}
+	int authenticated =
+	    usable && client_auth_warm(app->client_secret_hash, secret, strlen(secret));
+	if (!authenticated) {
+		/* Only a cold verification can be a guess: the lockout (cluster-wide,
+		 * in storage, so no table eviction can reset it) is consulted before
+		 * the Argon2id work and counts every failure. */
+		int lock = auth_lockout(deps, app_id, now_us, 0, &err);
+		if (lock < 0) {
+			set_error(job, 429, "provider_rate_limited",
+			          "authentication rate limit unavailable");
+			return -1;
+		}
+		if (lock > 0) {
+			set_error(job, 429, "provider_rate_limited",
+			          "authentication rate limit exceeded");
+			return -1;
+		}
+		if (usable) {
+			client_auth_result ar = client_auth_cold(
+			    app->client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
+			if (ar == CLIENT_AUTH_BUSY) {
+				set_error(job, 503, "sts_unavailable",
+				          "too many client verifications in progress; retry");
+				return -1;
+			}
+			authenticated = ar == CLIENT_AUTH_OK;
+		}
+	}
+	if (!authenticated) {
+		int lock = auth_lockout(deps, app_id, now_us, 1, &err);
+		if (lock != 0) {
+			set_error(job, 429, "provider_rate_limited",
+			          lock < 0 ? "authentication rate limit unavailable"
+			                   : "authentication rate limit exceeded");
+			return -1;
+		}
+		set_error(job, 401, "access_denied", "invalid client credentials");
+		return -1;
+	}
+	return 0;
+}
+
+/* §2.10: the gateway's signature over this request and its nonce's single
+ * use (cluster-wide, through storage). 0, or the 401 is set. */
+static int gateway_authenticate(struct token_job *job, const role_deps *deps, const char *zone,
+                                int64_t now_us)
+{
+	const struct gateway_material *g = &job->gw;
+	const sts_gateway_request r = {
+	    .timestamp = g->timestamp,
+	    .nonce = g->nonce,
+	    .signature = g->signature,
+	    .request_id = g->request_id,
+	    .gateway_request_id = job->form.gateway_request_id,
+	    .method = g->method,
+	    .escaped_path = g->path,
+	    .body = g->body,
+	    .body_len = g->body_len,
+	    .now_s = now_us / 1000000,
+	};
+	char why[192] = "";
+	int ok = sts_gateway_verify(deps->gen->gateway_key, &r, why, sizeof why) == 0;
+	if (ok) {
+		char key[STS_GATEWAY_NONCE_MAX + 32];
+		caracal_error err = {0};
+		ok = sts_gateway_nonce_key(g->nonce, key, sizeof key) == 0 && zone[0] != '\0' &&
+		     deps->storage->single_use_claim(deps->storage_tctx, zone, key,
+		                                     now_us + STS_GATEWAY_NONCE_TTL_S * 1000000LL,
+		                                     &err) == CARACAL_OK;
+		if (!ok)
+			snprintf(why, sizeof why, "nonce replayed or not recorded: %.120s",
+			         err.message);
+	}
+	if (!ok) {
+		log_info("sts", "request %s: gateway exchange refused: %s", job->request_id, why);
+		set_error(job, 401, "access_denied", "invalid gateway exchange signature");
+		return -1;
+	}
+	return 0;
 }
 
 static void token_run(deferred_work *dw, worker_ctx *wc)
@@ -870,68 +1100,37 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
 		return;
 	}
-	int usable = rc == CARACAL_OK && app.archived_at_us == 0 &&
-	             (app.expires_at_us == 0 || app.expires_at_us > now_us) &&
-	             f->client_secret != NULL && app.client_secret_hash != NULL;
-	const char *secret = f->client_secret != NULL ? f->client_secret : "";
-	if (app_id[0] != '\0' && locally_blocked(app_id, now_us)) {
-		set_error(job, 429, "provider_rate_limited", "authentication rate limit exceeded");
-		return;
-	}
-	int authenticated =
-	    usable && client_auth_warm(app.client_secret_hash, secret, strlen(secret));
-	if (!authenticated) {
-		/* Only a cold verification can be a guess: the lockout (cluster-wide,
-		 * in storage, so no table eviction can reset it) is consulted before
-		 * the Argon2id work and counts every failure. */
-		int lock = auth_lockout(&deps, app_id, now_us, 0, &err);
-		if (lock < 0) {
-			set_error(job, 429, "provider_rate_limited",
-			          "authentication rate limit unavailable");
+	int app_live = rc == CARACAL_OK && app.archived_at_us == 0 &&
+	               (app.expires_at_us == 0 || app.expires_at_us > now_us);
+	int has_subject = f->subject_token != NULL && f->subject_token[0] != '\0';
+	const int gw = job->gateway;
+	if (gw) {
+		/* §2.5: the gateway vouches for the caller; no secret, no limiter,
+		 * but a subject token (its mandate) is required. */
+		if (gateway_authenticate(job, &deps, zone, now_us) != 0)
+			return;
+		if (!app_live || !has_subject) {
+			set_error(job, 401, "access_denied", "invalid client credentials");
 			return;
 		}
-		if (lock > 0) {
-			set_error(job, 429, "provider_rate_limited",
-			          "authentication rate limit exceeded");
-			return;
-		}
-		if (usable) {
-			client_auth_result ar = client_auth_cold(
-			    app.client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
-			if (ar == CLIENT_AUTH_BUSY) {
-				set_error(job, 503, "sts_unavailable",
-				          "too many client verifications in progress; retry");
-				return;
-			}
-			authenticated = ar == CLIENT_AUTH_OK;
-		}
-	}
-	if (!authenticated) {
-		int lock = auth_lockout(&deps, app_id, now_us, 1, &err);
-		if (lock != 0) {
-			set_error(job, 429, "provider_rate_limited",
-			          lock < 0 ? "authentication rate limit unavailable"
-			                   : "authentication rate limit exceeded");
-			return;
-		}
-		set_error(job, 401, "access_denied", "invalid client credentials");
+	} else if (client_authenticate(job, &deps, app_id, &app, app_live, now_us) != 0) {
 		return;
 	}
 	job->zone = zone;
 
 	/* §2.11: an id_token is exchanged for a user session, nothing else. */
-	int has_subject = f->subject_token != NULL && f->subject_token[0] != '\0';
-	if (has_subject && strcmp(f->subject_token_type, STS_TOKEN_TYPE_ID) == 0) {
+	if (!gw && has_subject && strcmp(f->subject_token_type, STS_TOKEN_TYPE_ID) == 0) {
 		federation_exchange(job, &deps, &app, now_us);
 		return;
 	}
-
 	/* §2.6: a subject token must be one of ours, for this zone, of the
 	 * expected use, bound to a live authority record of this client. */
 	const char *subject_id = app.id;
 	const char *subject_kind = "application";
 	const char *token_sid = NULL;
 	const char *subject_claims_json = NULL; /* for the policy input */
+	const char *token_use = NULL, *token_scope = NULL, *token_root_sid = NULL;
+	const char *token_agent_session = NULL, *token_edge = NULL;
 	jwt subject = {0};
 	if (has_subject) {
 		char why[128];
@@ -951,8 +1150,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		if (rc != CARACAL_OK ||
 		    jwt_verify_signature(&subject, f->subject_token, jwks.ptr, jwks.len, why,
 		                         sizeof why) != 0 ||
-		    jwt_check_claims(&subject, st->issuer, zone, "session", now_us / 1000000, why,
-		                     sizeof why) != 0) {
+		    jwt_check_claims(&subject, st->issuer, zone, gw ? "gateway" : "session",
+		                     now_us / 1000000, why, sizeof why) != 0) {
 			log_info("sts", "request %s: subject token refused: %s", job->request_id,
 			         why);
 			jwt_free(&subject);
@@ -1011,17 +1210,35 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			set_error(job, 503, "sts_unavailable", "out of memory");
 			return;
 		}
+		token_use = gw ? "gateway" : "session";
+		token_scope = claim_copy(arena, c, "scope");
+		token_root_sid = claim_copy(arena, c, "root_sid");
+		token_agent_session = claim_copy(arena, c, "agent_session_id");
+		token_edge = claim_copy(arena, c, "delegation_edge_id");
 	}
 
-	/* Classes this version does not mint yet are refused, never ignored. */
-	if ((f->session_id && f->session_id[0] && !has_subject) ||
-	    (f->agent_session_id && f->agent_session_id[0]) ||
-	    (f->delegation_edge_id && f->delegation_edge_id[0])) {
-		jwt_free(&subject);
-		set_error(job, 403, "access_denied",
-		          "sessions and delegations are not supported yet");
-		return;
+	/* §2.4 step 5: the governed session of a subject token is the token's;
+	 * a request naming another is refused, never silently overridden. */
+	const char *session_id = present(f->session_id) ? f->session_id : token_sid;
+	const char *agent_session = f->agent_session_id;
+	const char *edge_id = f->delegation_edge_id;
+	if (present(token_agent_session)) {
+		if (present(agent_session) && strcmp(agent_session, token_agent_session) != 0) {
+			jwt_free(&subject);
+			set_error(job, 403, "access_denied", "Session mismatch");
+			return;
+		}
+		agent_session = token_agent_session;
 	}
+	if (present(token_edge)) {
+		if (present(edge_id) && strcmp(edge_id, token_edge) != 0) {
+			jwt_free(&subject);
+			set_error(job, 403, "access_denied", "delegation edge mismatch");
+			return;
+		}
+		edge_id = token_edge;
+	}
+
 	if (f->resource_count == 0) {
 		jwt_free(&subject);
 		set_error(job, 400, "invalid_token", "at least one resource is required");
@@ -1030,7 +1247,11 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 
 	const char *scopes[MAX_SCOPES];
 	int overflow;
-	size_t nscopes = split_scopes(arena, f->scope, scopes, MAX_SCOPES, &overflow);
+	/* A gateway re-exchange that names no scope asks for (and mints) the
+	 * presented mandate's: evaluated as requested, so a policy sees what the
+	 * resource mandate will carry. */
+	const char *scope_text = gw && !present(f->scope) ? token_scope : f->scope;
+	size_t nscopes = split_scopes(arena, scope_text, scopes, MAX_SCOPES, &overflow);
 	if (overflow != 0) {
 		jwt_free(&subject);
 		if (overflow < 0)
@@ -1039,6 +1260,36 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			set_error(job, 400, "invalid_token", "too many scopes");
 		return;
 	}
+
+	/* §2.7: the sessions and delegation named, re-read and re-checked. */
+	sts_delegation deleg = {0};
+	if (present(session_id) || present(agent_session) || present(edge_id)) {
+		const sts_delegation_input din = {
+		    .zone_id = zone,
+		    .application_id = app.id,
+		    .session_id = session_id,
+		    .agent_session_id = agent_session,
+		    .delegation_edge_id = edge_id,
+		    .has_subject_token = has_subject,
+		    .subject_token_use = token_use,
+		    .scopes = scopes,
+		    .scope_count = nscopes,
+		    .requested_ttl_s = f->has_ttl ? f->ttl_seconds : 0,
+		    .now_us = now_us,
+		};
+		sts_delegation_error derr = {0};
+		if (sts_delegation_validate(deps.storage, deps.storage_tctx, &din, arena, &deleg,
+		                            &derr) != 0) {
+			if (derr.cause.message[0] != '\0')
+				log_error("sts", "request %s: delegation: %s", job->request_id,
+				          derr.cause.message);
+			jwt_free(&subject);
+			set_error(job, derr.status, derr.error, derr.description);
+			return;
+		}
+	}
+	/* §2.4 step 14: the mandate this exchange mints. */
+	const char *use = gw ? "resource" : deleg.has_edge ? "gateway" : "session";
 
 	/* §2.9: the binding of this exchange, computed only when an approval is
 	 * in play (it reads the zone's active policy version: not a cost every
@@ -1051,8 +1302,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	    .scope_count = nscopes,
 	    .principal = subject_id,
 	    .authority_record = token_sid != NULL ? token_sid : "",
-	    .session = "",
-	    .delegation = "",
+	    .session = deleg.has_session ? deleg.target.id : "",
+	    .delegation = deleg.has_edge ? deleg.edge.id : "",
 	    .application = app.id,
 	    .policy_version = "",
 	};
@@ -1158,6 +1409,32 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			continue;
 		}
 
+		/* §2.4 step 9c: a delegation reaches only its own resource. */
+		if (deleg.has_edge &&
+		    !sts_delegation_allows_resource(&deleg, res.id, res.identifier)) {
+			if (deny_reason[0] == '\0')
+				snprintf(deny_reason, sizeof deny_reason,
+				         "resource_outside_delegation");
+			if (audit_exchange(job, "deny", "resource_outside_delegation", ident, NULL,
+			                   NULL, &err) != CARACAL_OK)
+				goto audit_failed;
+			continue;
+		}
+		/* §2.4 step 9d: the operation floor of an enforced resource. */
+		if (gw && res.operation_enforcement != NULL &&
+		    strcmp(res.operation_enforcement, "enforced") == 0 &&
+		    !operation_permitted(&res, f->request_method, f->request_path, token_scope)) {
+			if (audit_exchange(job, "deny", "operation_not_permitted", ident, NULL,
+			                   json_pack("{s:s?, s:s?}", "method", f->request_method,
+			                             "path", f->request_path),
+			                   &err) != CARACAL_OK)
+				goto audit_failed;
+			set_error(
+			    job, 403, "operation_not_permitted",
+			    "the operation is not declared for this resource or not in scope");
+			goto out;
+		}
+
 		/* §2.12: fixed 60 s window per (zone, resource, application). */
 		char key[512];
 		snprintf(key, sizeof key, "mint:%s:%s:%s", zone, res.id, app.id);
@@ -1200,7 +1477,15 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		    .subject_claims_json = subject_claims_json,
 		    .subject_claims_len =
 		        subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
-		    .session_id = has_subject ? token_sid : NULL,
+		    .session_id = present(session_id) ? session_id : NULL,
+		    .use = use,
+		    .method = gw ? f->request_method : NULL,
+		    .path = gw ? f->request_path : NULL,
+		    .agent_session = deleg.has_session ? &deleg.target : NULL,
+		    .edge = deleg.has_edge ? &deleg.edge : NULL,
+		    .edge_path = deleg.path,
+		    .edge_path_len = deleg.path_len,
+		    .graph_epoch = deleg.graph_epoch,
 		};
 		size_t input_len = 0;
 		char *input_text = sts_policy_input_text(&pin, &input_len);
@@ -1267,7 +1552,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			goto out;
 		}
 		if (dec.effect == CARACAL_EFFECT_ALLOW) {
-			granted[ngranted++] = (struct granted){res.identifier, res.id, max_ttl};
+			granted[ngranted++] =
+			    (struct granted){res.identifier, res.id, res.upstream_url, max_ttl};
 			rc = audit_exchange(
 			    job, "allow", "complete", ident, determining,
 			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
@@ -1316,15 +1602,20 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 
 	/* §2.4 step 12: a subject token is only ever exchanged through the
 	 * gateway (even when a permissive policy allowed it). */
-	if (has_subject) {
+	if (has_subject && !gw) {
 		set_error(job, 403, "access_denied", "resource exchanges must use the Gateway");
 		goto out;
 	}
 
-	/* §2.13: TTL errors surface only now, after policy and audit. */
+	/* §2.13: TTL errors surface only now, after policy and audit; a
+	 * delegation and the policy's obligations only ever shorten it. */
 	int64_t ttl;
-	if (requested_ttl(job, &ttl) != 0)
+	if (requested_ttl(job, has_subject ? TTL_CAP_SUBJECT_S : TTL_CAP_NO_SUBJECT_S, &ttl) != 0)
 		goto out;
+	if (deleg.has_edge && sts_delegation_narrow_ttl(&deleg, now_us, &ttl) != 0) {
+		set_error(job, 403, "access_denied", "delegation expired");
+		goto out;
+	}
 	for (size_t g = 0; g < ngranted; g++)
 		if (granted[g].max_ttl_s > 0 && granted[g].max_ttl_s < ttl)
 			ttl = granted[g].max_ttl_s;
@@ -1332,19 +1623,35 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *target[STS_FORM_MAX_RESOURCES];
 	for (size_t g = 0; g < ngranted; g++)
 		target[g] = granted[g].identifier;
+	/* root_sid: a session mandate roots its own lineage; anything minted
+	 * from a presented mandate keeps that mandate's root. */
+	const char *root_sid = strcmp(use, "session") == 0 ? NULL
+	                       : present(token_root_sid)   ? token_root_sid
+	                                                   : token_sid;
 	const struct issuance is = {
 	    .zone = zone,
 	    .app_id = app.id,
-	    .subject = app.id,
-	    .sub_type = "application",
-	    .use = "session",
-	    .scope = f->scope,
+	    .subject = subject_id,
+	    .sub_type = subject_kind,
+	    .use = use,
+	    .scope = scope_text,
 	    .target = target,
 	    .target_count = ngranted,
 	    .ttl_s = ttl,
 	    .now_us = now_us,
 	    .approval_id = challenge_resolved ? approval_id : NULL,
 	    .record_claims_json = "{}",
+	    .root_sid = root_sid,
+	    .parent_id = gw ? token_sid : NULL,
+	    .agent_session_id = deleg.has_session ? deleg.target.id : NULL,
+	    .delegation = deleg.has_edge ? &deleg : NULL,
+	    .upstreams = gw ? granted : NULL,
+	    .upstream_count = gw ? ngranted : 0,
+	    .audit_extra = deleg.has_edge
+	                       ? json_pack("{s:s, s:s, s:I}", "agent_session_id", deleg.target.id,
+	                                   "delegation_edge_id", deleg.edge.id,
+	                                   "delegation_hop_count", (json_int_t)deleg.path_len)
+	                       : NULL,
 	};
 	issue(job, &deps, &is);
 	goto out;
@@ -1394,6 +1701,45 @@ static int is_form(const http_request *req)
 	return i == h->value_len || h->value[i] == ';';
 }
 
+/* One header's value copied into the arena (NULL when absent; a repeated
+ * header is ambiguous and reads as empty, which fails verification). */
+static const char *header_copy(const http_request *req, const char *name, caracal_arena *arena,
+                               int *present, int *oom)
+{
+	size_t count = 0;
+	const http_header *h = http_request_header(req, name, &count);
+	if (h == NULL)
+		return NULL;
+	*present = 1;
+	const char *v =
+	    arena_strndup(arena, count == 1 ? h->value : "", count == 1 ? h->value_len : 0);
+	if (v == NULL)
+		*oom = 1;
+	return v;
+}
+
+static int capture_gateway(const http_request *req, struct token_job *job)
+{
+	struct gateway_material *g = &job->gw;
+	int present = 0, oom = 0;
+	g->timestamp = header_copy(req, "X-Caracal-Gateway-Timestamp", job->arena, &present, &oom);
+	g->nonce = header_copy(req, "X-Caracal-Gateway-Request", job->arena, &present, &oom);
+	g->signature = header_copy(req, "X-Caracal-Gateway-Signature", job->arena, &present, &oom);
+	job->gateway = present;
+	if (!present)
+		return oom ? -1 : 0;
+	int ignored = 0;
+	g->request_id = header_copy(req, "X-Request-Id", job->arena, &ignored, &oom);
+	g->method = arena_strndup(job->arena, req->method, strlen(req->method));
+	g->path = arena_strndup(job->arena, req->path, strlen(req->path));
+	unsigned char *body = arena_alloc(job->arena, req->body_len + 1);
+	if (body != NULL && req->body_len > 0)
+		memcpy(body, req->body, req->body_len);
+	g->body = body;
+	g->body_len = req->body_len;
+	return oom || g->method == NULL || g->path == NULL || body == NULL ? -1 : 0;
+}
+
 static void route_token(request_ctx *rc)
 {
 	http_request *req = rc->req;
@@ -1402,16 +1748,6 @@ static void route_token(request_ctx *rc)
 	if (req->query[0] != '\0') {
 		respond_now(rc, request_id, 400, "invalid_token",
 		            "query parameters are not allowed");
-		return;
-	}
-	/* §2.10: a gateway-authenticated exchange is not offered by this STS (no
-	 * gateway key): any of its headers is a failed gateway authentication,
-	 * never a plain client exchange. */
-	if (http_request_header(req, "X-Caracal-Gateway-Timestamp", NULL) != NULL ||
-	    http_request_header(req, "X-Caracal-Gateway-Request", NULL) != NULL ||
-	    http_request_header(req, "X-Caracal-Gateway-Signature", NULL) != NULL) {
-		respond_now(rc, request_id, 401, "access_denied",
-		            "invalid gateway exchange signature");
 		return;
 	}
 	if (!is_form(req)) {
@@ -1436,6 +1772,15 @@ static void route_token(request_ctx *rc)
 			respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
 		else
 			respond_now(rc, request_id, fe.status, fe.error, fe.description);
+		arena_free(arena);
+		free(job);
+		return;
+	}
+	/* §2.10: any of the gateway headers makes this a gateway-authenticated
+	 * exchange (checked on the worker, where the key is), never a plain
+	 * client exchange. */
+	if (capture_gateway(req, job) != 0) {
+		respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
 		arena_free(arena);
 		free(job);
 		return;
