@@ -295,6 +295,13 @@ c=$(post "$gform")
 expect 403 access_denied "approval rejected" "$gform&approval_id=$rid"
 pass "approvals: poll, 404/400 ids and wait, 401 mismatches, long-poll wakes on decision, consume once (409), reject (403)"
 
+# --- another zone's application (spec §2.5, §7 vector 15) ----------------------------------
+expect 403 zone_invalid "does not belong to this zone" \
+	"grant_type=$grant&zone_id=$zone&application_id=$ag&client_secret=$sg&resource=resource://orders"
+expect 401 access_denied "invalid client credentials" \
+	"grant_type=$grant&zone_id=$zone&application_id=$ag&client_secret=wrong&resource=resource://orders"
+pass "an application of another zone: 403 zone_invalid with its secret, 401 without it"
+
 # --- a zone without an active policy denies everything -------------------------------------
 "${ctl[@]}" zone create empty >/dev/null || fail "zone 2"
 "${ctl[@]}" app create --zone empty a >"$tmp/a3.json" || fail "app 3"

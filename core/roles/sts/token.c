@@ -972,8 +972,42 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 
 /* §2.5: the client's secret, with the failure lockout. 0 when
  * authenticated, else the answer is set. */
-static int client_authenticate(struct token_job *job, const role_deps *deps, const char *app_id,
-                               const caracal_application *app, int app_live, int64_t now_us)
+/* §2.5 / §7.3: the application exists in another zone and the secret
+ * verifies against it there. Only then may the answer say so (zone_invalid):
+ * without the secret, nothing tells an existing id from an unknown one.
+ * 1 yes, 0 no, -1 busy (too many cold verifications). */
+static int known_in_other_zone(const role_deps *deps, const char *zone, const char *app_id,
+                               const char *secret, caracal_arena *arena, int64_t now_us)
+{
+	const char **zones = NULL;
+	size_t nzones = 0;
+	caracal_error err = {0};
+	if (role_zone_ids(deps->storage, deps->storage_tctx, arena, &zones, &nzones, &err) !=
+	    CARACAL_OK)
+		return 0;
+	for (size_t i = 0; i < nzones; i++) {
+		if (strcmp(zones[i], zone) == 0)
+			continue;
+		caracal_application other = {.size = sizeof other};
+		if (deps->storage->application_get(deps->storage_tctx, zones[i], app_id, arena,
+		                                   &other, &err) != CARACAL_OK)
+			continue;
+		if (other.archived_at_us != 0 ||
+		    (other.expires_at_us != 0 && other.expires_at_us <= now_us) ||
+		    other.client_secret_hash == NULL)
+			return 0;
+		if (client_auth_warm(other.client_secret_hash, secret, strlen(secret)))
+			return 1;
+		client_auth_result ar = client_auth_cold(other.client_secret_hash, secret,
+		                                         strlen(secret), COLD_VERIFY_WAIT_MS);
+		return ar == CLIENT_AUTH_BUSY ? -1 : ar == CLIENT_AUTH_OK;
+	}
+	return 0;
+}
+
+static int client_authenticate(struct token_job *job, const role_deps *deps, const char *zone,
+                               const char *app_id, const caracal_application *app, int app_live,
+                               int not_in_zone, int64_t now_us)
 {
 	const sts_form *f = &job->form;
 	caracal_error err = {0};
@@ -1009,6 +1043,20 @@ static int client_authenticate(struct token_job *job, const role_deps *deps, con
 				return -1;
 			}
 			authenticated = ar == CLIENT_AUTH_OK;
+		} else if (not_in_zone && app_id[0] != '\0' && zone[0] != '\0' &&
+		           f->client_secret != NULL) {
+			int other =
+			    known_in_other_zone(deps, zone, app_id, secret, job->arena, now_us);
+			if (other < 0) {
+				set_error(job, 503, "sts_unavailable",
+				          "too many client verifications in progress; retry");
+				return -1;
+			}
+			if (other > 0) {
+				set_error(job, 403, "zone_invalid",
+				          "the application does not belong to this zone");
+				return -1;
+			}
 		}
 	}
 	if (!authenticated) {
@@ -1113,7 +1161,8 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			set_error(job, 401, "access_denied", "invalid client credentials");
 			return;
 		}
-	} else if (client_authenticate(job, &deps, app_id, &app, app_live, now_us) != 0) {
+	} else if (client_authenticate(job, &deps, zone, app_id, &app, app_live,
+	                               rc == CARACAL_E_NOTFOUND, now_us) != 0) {
 		return;
 	}
 	job->zone = zone;
