@@ -10,7 +10,8 @@
  * else is a major release.
  *
  *   1.1  2026-11  storage: optional mint_write (a mint's writes in one
- *                 transaction) and struct caracal_mint_write.
+ *                 transaction) and struct caracal_mint_write; optional
+ *                 approval_get_or_create (one live hold per binding).
  *   1.0  2026-11  first stable ABI: descriptor, host services, and the
  *                 signer, policy, storage, stream and audit sink vtables.
  *

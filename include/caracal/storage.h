@@ -343,6 +343,17 @@ typedef struct caracal_storage_ops {
 	 * approval consumed without its record). */
 	int (*mint_write)(void *tctx, const caracal_mint_write *in, int *conflict,
 	                  caracal_error *err);
+	/* The one live (unconsumed) hold of in's (zone_id, principal_id,
+	 * session_id, binding_hex), created from in when there is none — in one
+	 * transaction, after deleting that key's expired unconsumed holds, so two
+	 * exchanges asking at once get the same hold. *out receives the live hold
+	 * (in arena; it may be pending, approved or rejected) and *created (when
+	 * not NULL) whether it is in. Without it the host lists the pending holds
+	 * and creates one (a race can then create two; an approved hold is only
+	 * found when its id is presented). */
+	int (*approval_get_or_create)(void *tctx, const caracal_approval *in, int64_t now_us,
+	                              caracal_arena *arena, caracal_approval *out, int *created,
+	                              caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

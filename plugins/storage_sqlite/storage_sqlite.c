@@ -1619,46 +1619,135 @@ static const char sql_appr_state[] =
     "SELECT consumed_at_us IS NOT NULL, rejected_at_us IS NOT NULL, satisfied_at_us IS NOT NULL,"
     " expires_at_us <= ?3 FROM approvals WHERE zone_id = ?1 AND id = ?2";
 
+static int appr_copy(caracal_approval *a, const caracal_approval *in, const char *what,
+                     caracal_error *err)
+{
+	int rc = in_copy(a, sizeof *a, in, what, err);
+	if (rc == CARACAL_OK &&
+	    (a->id == NULL || a->zone_id == NULL || a->principal_id == NULL ||
+	     a->application_id == NULL || a->binding_hex == NULL || a->expires_at_us == 0))
+		rc = inval(err, what,
+		           "id, zone_id, principal_id, application_id, binding_hex and "
+		           "expires_at_us are required");
+	return rc;
+}
+
+/* Insert a checked hold inside an open write transaction. */
+static int appr_insert(ss_thread *t, const caracal_approval *a, const char *what,
+                       caracal_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = prep(t, sql_appr_ins, &st, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	bnd b = {st, SQLITE_OK};
+	b_str(&b, 1, a->id);
+	b_str(&b, 2, a->zone_id);
+	b_str(&b, 3, a->session_id != NULL ? a->session_id : "");
+	b_str(&b, 4, a->principal_id);
+	b_str(&b, 5, a->application_id);
+	b_str(&b, 6, a->tier);
+	b_str(&b, 7, a->approver_class != NULL ? a->approver_class : "operator");
+	b_str(&b, 8, a->privacy_mode);
+	b_str(&b, 9, a->subject_anchor);
+	b_str(&b, 10, a->binding_hex);
+	b_int(&b, 11, a->expires_at_us);
+	b_time(&b, 12, a->satisfied_at_us);
+	b_time(&b, 13, a->rejected_at_us);
+	b_time(&b, 14, a->consumed_at_us);
+	b_str(&b, 15, a->consumed_authority_record_id);
+	b_str(&b, 16, a->approver_subject_id);
+	b_str(&b, 17, a->decision_reason);
+	b_json(&b, 18, a->metadata_json);
+	b_int(&b, 19, now_or(t, a->created_at_us));
+	return b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
+}
+
 static int op_approval_create(void *tctx, const caracal_approval *in, caracal_error *err)
 {
 	static const char what[] = "approval_create";
 	ss_thread *t = tctx;
 	caracal_approval a;
-	sqlite3_stmt *st;
-	int rc = in_copy(&a, sizeof a, in, what, err);
+	int rc = appr_copy(&a, in, what, err);
 	if (rc != CARACAL_OK)
 		return rc;
-	if (a.id == NULL || a.zone_id == NULL || a.principal_id == NULL ||
-	    a.application_id == NULL || a.binding_hex == NULL || a.expires_at_us == 0)
-		return inval(err, what,
-		             "id, zone_id, principal_id, application_id, binding_hex and "
-		             "expires_at_us are required");
 	if ((rc = tx_begin(t, 1, what, err)) != CARACAL_OK)
 		return rc;
-	if ((rc = prep(t, sql_appr_ins, &st, what, err)) == CARACAL_OK) {
-		bnd b = {st, SQLITE_OK};
-		b_str(&b, 1, a.id);
-		b_str(&b, 2, a.zone_id);
-		b_str(&b, 3, a.session_id != NULL ? a.session_id : "");
-		b_str(&b, 4, a.principal_id);
-		b_str(&b, 5, a.application_id);
-		b_str(&b, 6, a.tier);
-		b_str(&b, 7, a.approver_class != NULL ? a.approver_class : "operator");
-		b_str(&b, 8, a.privacy_mode);
-		b_str(&b, 9, a.subject_anchor);
-		b_str(&b, 10, a.binding_hex);
-		b_int(&b, 11, a.expires_at_us);
-		b_time(&b, 12, a.satisfied_at_us);
-		b_time(&b, 13, a.rejected_at_us);
-		b_time(&b, 14, a.consumed_at_us);
-		b_str(&b, 15, a.consumed_authority_record_id);
-		b_str(&b, 16, a.approver_subject_id);
-		b_str(&b, 17, a.decision_reason);
-		b_json(&b, 18, a.metadata_json);
-		b_int(&b, 19, now_or(t, a.created_at_us));
-		rc = b.rc != SQLITE_OK ? bind_error(t, &b, what, err) : step_done(t, st, what, err);
+	return tx_end(t, appr_insert(t, &a, what, err), what, err);
+}
+
+static const char sql_appr_drop_expired[] =
+    "DELETE FROM approvals WHERE zone_id = ?1 AND principal_id = ?2 AND session_id = ?3"
+    " AND binding_hex = ?4 AND consumed_at_us IS NULL AND expires_at_us <= ?5";
+static const char sql_appr_live[] =
+    "SELECT " APPR_COLS " FROM approvals WHERE zone_id = ?1 AND principal_id = ?2"
+    " AND session_id = ?3 AND binding_hex = ?4 AND consumed_at_us IS NULL"
+    " ORDER BY created_at_us, id LIMIT 1";
+
+/* The live hold of (zone, principal, session, binding), in an open write
+ * transaction: OK with it in out, NOTFOUND when there is none. */
+static int appr_live(ss_thread *t, const caracal_approval *key, caracal_arena *arena,
+                     caracal_approval *out, const char *what, caracal_error *err)
+{
+	sqlite3_stmt *st;
+	caracal_approval rec;
+	int rc = prep(t, sql_appr_live, &st, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key->zone_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key->principal_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key->session_id != NULL ? key->session_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, key->binding_hex, -1, SQLITE_STATIC);
+	return get_row(t, st, read_appr, &rec, sizeof rec, arena, out, what, err);
+}
+
+/* Get-or-create in one write transaction (storage.h): SQLite serialises
+ * write transactions across connections and processes, so two exchanges
+ * asking at once get the same hold. */
+static int op_approval_get_or_create(void *tctx, const caracal_approval *in, int64_t now_us,
+                                     caracal_arena *arena, caracal_approval *out, int *created,
+                                     caracal_error *err)
+{
+	static const char what[] = "approval_get_or_create";
+	ss_thread *t = tctx;
+	caracal_approval a;
+	sqlite3_stmt *st;
+	int dummy;
+	if (created == NULL)
+		created = &dummy;
+	*created = 0;
+	int rc = out_check(out, what, err);
+	if (rc == CARACAL_OK)
+		rc = appr_copy(&a, in, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	if (arena == NULL)
+		return inval(err, what, "no arena");
+	if ((rc = tx_begin(t, 1, what, err)) != CARACAL_OK)
+		return rc;
+	int64_t now = now_or(t, now_us);
+	if ((rc = prep(t, sql_appr_drop_expired, &st, what, err)) == CARACAL_OK) {
+		sqlite3_bind_text(st, 1, a.zone_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, a.principal_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, a.session_id != NULL ? a.session_id : "", -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, a.binding_hex, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, now);
+		rc = step_done(t, st, what, err);
 	}
-	return tx_end(t, rc, what, err);
+	if (rc == CARACAL_OK)
+		rc = appr_live(t, &a, arena, out, what, err);
+	if (rc == CARACAL_E_NOTFOUND) {
+		rc = appr_insert(t, &a, what, err);
+		if (rc == CARACAL_OK)
+			rc = appr_live(t, &a, arena, out, what, err);
+		if (rc == CARACAL_OK)
+			*created = 1;
+	}
+	rc = tx_end(t, rc, what, err);
+	if (rc != CARACAL_OK)
+		*created = 0;
+	return rc;
 }
 
 static int op_approval_get(void *tctx, const char *zone_id, const char *id, caracal_arena *arena,
@@ -2206,4 +2295,5 @@ const caracal_storage_ops ss_storage_ops = {
     .key_meta_put = op_key_meta_put,
     .key_meta_list = op_key_meta_list,
     .mint_write = op_mint_write,
+    .approval_get_or_create = op_approval_get_or_create,
 };

@@ -238,8 +238,8 @@ refuse_gw() { # what status args...
 	[ "$c" = "$want" ] || fail "$what: $c $(cat "$tmp/body")"
 }
 refuse_gw "replayed nonce" 401 "$gwbody" "" nonce-1
-refuse_gw "stale timestamp" 401 "$gwbody" "$(( $(date +%s) - 61 ))"
-refuse_gw "future timestamp" 401 "$gwbody" "$(( $(date +%s) + 61 ))"
+refuse_gw "stale timestamp" 401 "$gwbody" "$(( $(date +%s) - 62 ))"
+refuse_gw "future timestamp" 401 "$gwbody" "$(( $(date +%s) + 65 ))"
 refuse_gw "request id mismatch" 401 "$gwbody" "" "" other-request
 refuse_gw "wrong key" 401 "$gwbody" "" "" "" "$(openssl rand -hex 32)"
 grep -q '"error":"access_denied"' "$tmp/body" && grep -q 'invalid gateway exchange signature' "$tmp/body" ||
@@ -255,7 +255,7 @@ refuse_gw "a resource mandate as subject" 401 "grant_type=$grant&zone_id=$zone&a
 refuse_gw "another application's mandate" 403 "grant_type=$grant&zone_id=$zone&application_id=$app_a&resource=resource://orders&subject_token=$gwm&subject_token_type=$at&gateway_request_id=gw-req-1"
 expect 401 invalid_token "invalid subject_token" \
 	"$(as_b)&resource=resource://orders&subject_token=$gwm&subject_token_type=$at"
-pass "gateway refusals: replayed nonce, ±61 s, request id, wrong key, lone header, no subject token, wrong mandate use, other client (401/403); a gateway mandate on a direct call: 401"
+pass "gateway refusals: replayed nonce, skew past 60 s, request id, wrong key, lone header, no subject token, wrong mandate use, other client (401/403); a gateway mandate on a direct call: 401"
 
 # --- revocation is seen on the next exchange ----------------------------------------------
 "${ctl[@]}" revoke --zone deleg --delegation e1 >/dev/null || fail "revoke the edge"

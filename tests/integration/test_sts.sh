@@ -288,12 +288,27 @@ took=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$took" -lt 8000 ] || fail "the long-poll took ${took} ms to see the decision"
 c=$(post "$gform&approval_id=$aid")
 [ "$c" = 200 ] || fail "approved exchange: $c $(cat "$tmp/body")"
+sid1=$("$py" -c "import jwt,sys; print(jwt.decode(sys.argv[1], options={'verify_signature': False})['sid'])" "$(json "['access_token']" <"$tmp/body")")
+# Within 120 s of the consumption the same exchange is re-issued for the same record.
+c=$(post "$gform&approval_id=$aid")
+[ "$c" = 200 ] || fail "re-issue within 120 s: $c $(cat "$tmp/body")"
+sid2=$("$py" -c "import jwt,sys; print(jwt.decode(sys.argv[1], options={'verify_signature': False})['sid'])" "$(json "['access_token']" <"$tmp/body")")
+[ "$sid1" = "$sid2" ] || fail "the re-issue is not bound to the same authority record"
+"${ctl[@]}" revoke --zone gated --authority-record "$sid1" >/dev/null || fail "revoke the record"
 expect 409 approval_consumed "already consumed" "$gform&approval_id=$aid"
 c=$(post "$gform")
 [ "$c" = 401 ] && rid=$(json "['approval_id']" <"$tmp/body") && [ "$rid" != "$aid" ] || fail "a new hold after consumption: $c"
+# An approved hold resolves the same exchange without its id (and is consumed by it).
+"${ctl[@]}" approval decide "$rid" --zone gated --approve >/dev/null || fail "approve 2"
+c=$(post "$gform")
+[ "$c" = 200 ] || fail "auto-consumed approval: $c $(cat "$tmp/body")"
+c=$(poll "$rid"); [ "$(json "['state']" <"$tmp/poll")" = consumed ] || fail "not consumed: $(cat "$tmp/poll")"
+c=$(post "$gform")
+[ "$c" = 401 ] && rid=$(json "['approval_id']" <"$tmp/body") || fail "a third hold: $c"
 "${ctl[@]}" approval decide "$rid" --zone gated --reject >/dev/null || fail "reject"
 expect 403 access_denied "approval rejected" "$gform&approval_id=$rid"
-pass "approvals: poll, 404/400 ids and wait, 401 mismatches, long-poll wakes on decision, consume once (409), reject (403)"
+expect 403 access_denied "approval rejected" "$gform"
+pass "approvals: poll, 404/400 ids and wait, 401 mismatches, long-poll wakes on decision, re-issue within 120 s for the same record (409 once it is revoked), an approved hold consumed without its id, reject (403 with or without the id)"
 
 # --- another zone's application (spec §2.5, §7 vector 15) ----------------------------------
 expect 403 zone_invalid "does not belong to this zone" \

@@ -360,10 +360,13 @@ static int cmp_cstr(const void *a, const void *b)
 
 /* The gate: merge the declarations, find the live hold for this binding or
  * create one, and answer 401 interaction_required. */
-static void approval_gate(struct token_job *job, const role_deps *deps,
-                          const approval_binding_input *bi, const char *binding,
-                          const char *subject_anchor, struct approval_decl *decls, size_t n,
-                          int64_t now_us)
+/* The hold for this exchange (§2.9): 1 when an approved one exists (its
+ * id in approved: the caller consumes it), else 0 with the answer set (401
+ * interaction_required, 403 rejected or class conflict, 500). */
+static int approval_gate(struct token_job *job, const role_deps *deps,
+                         const approval_binding_input *bi, const char *binding,
+                         const char *subject_anchor, struct approval_decl *decls, size_t n,
+                         int64_t now_us, char approved[37])
 {
 	const char *zone = job->zone;
 	const char *cls = NULL;
@@ -377,7 +380,7 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 		else if (strcmp(a, "any") != 0 && strcmp(a, cls) != 0) {
 			set_error(job, 403, "access_denied",
 			          "approval requires separate operator and subject decisions");
-			return;
+			return 0;
 		}
 		if (decls[i].ttl_s > 0 && (ttl == 0 || decls[i].ttl_s < ttl))
 			ttl = decls[i].ttl_s;
@@ -397,17 +400,22 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	}
 
 	caracal_error err = {0};
-	struct hold_match m = {
-	    .principal = bi->principal, .session = bi->authority_record, .binding = binding};
-	int rc = deps->storage->approval_list_pending(deps->storage_tctx, zone, now_us, match_hold,
-	                                              &m, &err);
-	if (rc != CARACAL_OK && rc != CARACAL_E_CONFLICT) {
-		set_error(job, 500, "internal_error", "approval hold could not be created");
-		return;
-	}
-	if (m.found) {
-		interaction_required(job, m.id, "pending", m.tier, binding, m.expires_us);
-		return;
+	int rc;
+	if (deps->storage->approval_get_or_create == NULL) {
+		/* ABI 1.0 storage: find a pending hold, else create one below. */
+		struct hold_match m = {.principal = bi->principal,
+		                       .session = bi->authority_record,
+		                       .binding = binding};
+		rc = deps->storage->approval_list_pending(deps->storage_tctx, zone, now_us,
+		                                          match_hold, &m, &err);
+		if (rc != CARACAL_OK && rc != CARACAL_E_CONFLICT) {
+			set_error(job, 500, "internal_error", "approval hold could not be created");
+			return 0;
+		}
+		if (m.found) {
+			interaction_required(job, m.id, "pending", m.tier, binding, m.expires_us);
+			return 0;
+		}
 	}
 	char id[37];
 	json_t *meta =
@@ -419,7 +427,7 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	if (meta_text == NULL || approval_new_id(id) != 0) {
 		free(meta_text);
 		set_error(job, 500, "internal_error", "approval hold could not be created");
-		return;
+		return 0;
 	}
 	caracal_approval hold = {
 	    .size = sizeof hold,
@@ -437,12 +445,30 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	    .metadata_json = {meta_text, strlen(meta_text)},
 	    .created_at_us = now_us,
 	};
-	rc = deps->storage->approval_create(deps->storage_tctx, &hold, &err);
+	caracal_approval live = {.size = sizeof live};
+	int created = 1;
+	rc = deps->storage->approval_get_or_create != NULL
+	         ? deps->storage->approval_get_or_create(deps->storage_tctx, &hold, now_us,
+	                                                 job->arena, &live, &created, &err)
+	         : deps->storage->approval_create(deps->storage_tctx, &hold, &err);
 	free(meta_text);
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: approval hold: %s", job->request_id, err.message);
 		set_error(job, 500, "internal_error", "approval hold could not be created");
-		return;
+		return 0;
+	}
+	if (!created) {
+		const char *state = approval_state(&live, now_us);
+		if (strcmp(state, "approved") == 0) {
+			snprintf(approved, 37, "%s", live.id);
+			return 1;
+		}
+		if (strcmp(state, "rejected") == 0) {
+			set_error(job, 403, "access_denied", "approval rejected");
+			return 0;
+		}
+		interaction_required(job, live.id, state, live.tier, binding, live.expires_at_us);
+		return 0;
 	}
 	json_t *fields =
 	    json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:I}}", "request_id", job->request_id,
@@ -454,9 +480,10 @@ static void approval_gate(struct token_job *job, const role_deps *deps,
 	json_decref(fields);
 	if (rc != CARACAL_OK) {
 		set_error(job, 500, "internal_error", "audit evidence could not be recorded");
-		return;
+		return 0;
 	}
 	interaction_required(job, id, "pending", label, binding, hold.expires_at_us);
+	return 0;
 }
 
 /* The binding of the exchange described by bi (its policy_version read from
@@ -595,6 +622,10 @@ struct issuance {
 	/* Gateway exchanges: one upstream directive per granted resource. */
 	const struct granted *upstreams;
 	size_t upstream_count;
+	/* §2.9 re-issue: another bearer for this existing record (no new record,
+	 * no consumption; the TTL ends with the record). */
+	const caracal_authority_record *reissue;
+	const char *reissued_approval_id;
 };
 
 /* The default directive of §2.15 for each granted resource: the gateway
@@ -629,12 +660,23 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 	const settings *st = deps->settings;
 	json_t *determining = is->determining, *audit_extra = is->audit_extra;
 	int64_t iat = is->now_us / 1000000;
-	int64_t exp = iat + is->ttl_s;
+	int64_t ttl = is->ttl_s;
 	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
 	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
 		set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
+	if (is->reissue != NULL) {
+		int64_t left = (is->reissue->expires_at_us - is->now_us) / 1000000;
+		if (left <= 0) {
+			set_error(job, 409, "approval_consumed", "approval already consumed");
+			goto out;
+		}
+		if (left < ttl)
+			ttl = left;
+		snprintf(sid, sizeof sid, "%s", is->reissue->id);
+	}
+	int64_t exp = iat + ttl;
 	const char *const issuer_aud[] = {st->issuer};
 	int resource_use = strcmp(is->use, "resource") == 0;
 	const sts_delegation *d = is->delegation;
@@ -710,7 +752,14 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 	    .at_us = is->now_us,
 	};
 	int conflict = 0;
-	rc = mint_persist(deps->storage, deps->storage_tctx, &mw, &conflict, &err);
+	if (is->reissue != NULL) {
+		rc = deps->storage->single_use_claim(deps->storage_tctx, is->zone, jti_key,
+		                                     exp * 1000000, &err);
+		if (rc == CARACAL_E_CONFLICT)
+			conflict = CARACAL_MINT_CONFLICT_JTI;
+	} else {
+		rc = mint_persist(deps->storage, deps->storage_tctx, &mw, &conflict, &err);
+	}
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
 		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
@@ -728,12 +777,13 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 			set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
-	if (is->approval_id != NULL) {
+	if (is->approval_id != NULL || is->reissued_approval_id != NULL) {
 		caracal_error ae = {0};
 		json_t *consumed = json_pack(
-		    "{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id", job->request_id, "decision",
+		    "{s:s, s:s, s:s, s:{s:s, s:s, s:b}}", "request_id", job->request_id, "decision",
 		    "consumed", "evaluation_status", "step_up_consumed", "metadata", "challenge_id",
-		    is->approval_id, "authority_record_id", sid);
+		    is->approval_id != NULL ? is->approval_id : is->reissued_approval_id,
+		    "authority_record_id", sid, "reissued", is->reissue != NULL);
 		rc = role_audit(is->zone, "step_up_consumed", consumed, &ae);
 		json_decref(consumed);
 		if (rc != CARACAL_OK)
@@ -770,7 +820,7 @@ static void issue(struct token_job *job, const role_deps *deps, const struct iss
 	jsonw_object_begin(&w);
 	jsonw_kstr(&w, "access_token", jws);
 	jsonw_kstr(&w, "token_type", "Bearer");
-	jsonw_kint(&w, "expires_in", is->ttl_s);
+	jsonw_kint(&w, "expires_in", ttl);
 	if (is->scope != NULL && is->scope[0] != '\0')
 		jsonw_kstr(&w, "scope", is->scope);
 	jsonw_kstr(&w, "issued_token_type", STS_TOKEN_TYPE_ACCESS);
@@ -1112,6 +1162,27 @@ static int gateway_authenticate(struct token_job *job, const role_deps *deps, co
 	return 0;
 }
 
+#define REISSUE_WINDOW_US (120LL * 1000000)
+
+/* §2.9: a consumed approval re-issues within 120 s of its consumption while
+ * the record it created is live: 0 with that record in *rec, else -1. */
+static int reissuable(const role_deps *deps, const caracal_approval *held, int64_t now_us,
+                      caracal_arena *arena, caracal_authority_record *rec)
+{
+	if (held->consumed_at_us <= 0 || held->consumed_at_us + REISSUE_WINDOW_US < now_us ||
+	    held->consumed_authority_record_id == NULL)
+		return -1;
+	caracal_error err = {0};
+	caracal_authority_record r = {.size = sizeof r};
+	if (deps->storage->authority_record_get(deps->storage_tctx, held->zone_id,
+	                                        held->consumed_authority_record_id, arena, &r,
+	                                        &err) != CARACAL_OK ||
+	    r.status == NULL || strcmp(r.status, "active") != 0 || r.expires_at_us <= now_us)
+		return -1;
+	*rec = r;
+	return 0;
+}
+
 static void token_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
@@ -1359,6 +1430,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *approval_id =
 	    f->approval_id != NULL && f->approval_id[0] != '\0' ? f->approval_id : NULL;
 	int challenge_resolved = 0;
+	caracal_authority_record reissue = {.size = sizeof reissue}; /* id set: re-issue */
 	if (approval_id != NULL) {
 		if (exchange_binding(job, &deps, arena, &bi, binding) != 0) {
 			jwt_free(&subject);
@@ -1393,6 +1465,11 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		const char *state = approval_state(&held, now_us);
 		if (strcmp(state, "approved") == 0) {
 			challenge_resolved = 1;
+		} else if (strcmp(state, "consumed") == 0 &&
+		           reissuable(&deps, &held, now_us, arena, &reissue) == 0) {
+			/* §2.9: within 120 s of its consumption the same exchange gets
+			 * another bearer for the record the approval created. */
+			challenge_resolved = 1;
 		} else {
 			jwt_free(&subject);
 			if (strcmp(state, "pending") == 0) {
@@ -1409,6 +1486,9 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			return;
 		}
 	}
+	int evaluations = 0;
+evaluate:
+	evaluations++;
 	struct approval_decl decls[STS_FORM_MAX_RESOURCES];
 	size_t ndecls = 0;
 
@@ -1626,12 +1706,27 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			goto audit_failed;
 	}
 
-	/* §2.9 gate: an approval is required and was not presented. */
+	/* §2.9 gate: an approval is required and was not presented. An approved
+	 * hold for exactly this exchange resolves it without its id (and is
+	 * consumed by it): the resources are evaluated again, resolved. */
 	if (ndecls > 0) {
-		if (binding[0] != '\0' || exchange_binding(job, &deps, arena, &bi, binding) == 0)
-			approval_gate(job, &deps, &bi, binding,
-			              strcmp(subject_kind, "user") == 0 ? subject_id : NULL, decls,
-			              ndecls, now_us);
+		char approved[37];
+		if ((binding[0] != '\0' ||
+		     exchange_binding(job, &deps, arena, &bi, binding) == 0) &&
+		    approval_gate(job, &deps, &bi, binding,
+		                  strcmp(subject_kind, "user") == 0 ? subject_id : NULL, decls,
+		                  ndecls, now_us, approved) == 1 &&
+		    evaluations == 1) {
+			approval_id = arena_strndup(arena, approved, strlen(approved));
+			if (approval_id == NULL) {
+				set_error(job, 503, "sts_unavailable", "out of memory");
+				goto out;
+			}
+			challenge_resolved = 1;
+			goto evaluate;
+		}
+		if (job->dw.body == NULL)
+			set_error(job, 500, "internal_error", "approval hold could not be created");
 		goto out;
 	}
 
@@ -1688,8 +1783,10 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	    .target_count = ngranted,
 	    .ttl_s = ttl,
 	    .now_us = now_us,
-	    .approval_id = challenge_resolved ? approval_id : NULL,
+	    .approval_id = challenge_resolved && reissue.id == NULL ? approval_id : NULL,
 	    .record_claims_json = "{}",
+	    .reissue = reissue.id != NULL ? &reissue : NULL,
+	    .reissued_approval_id = reissue.id != NULL ? approval_id : NULL,
 	    .root_sid = root_sid,
 	    .parent_id = gw ? token_sid : NULL,
 	    .agent_session_id = deleg.has_session ? deleg.target.id : NULL,

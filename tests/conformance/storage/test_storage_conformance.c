@@ -64,6 +64,7 @@ static caracal_arena *A;
 #define SHA_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 #define SHA_B "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 #define BIND "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+#define BIND_TAIL "7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
 
 /* ------------------------------------------------------------ plumbing */
 
@@ -1530,6 +1531,83 @@ static void test_mint_write(void **state)
 	run_race(&r, 4);
 }
 
+/* approval_get_or_create (ABI 1.1, optional): one live hold per (zone,
+ * principal, session, binding); expired unconsumed holds of the key give way. */
+static void test_approval_get_or_create(void **state)
+{
+	(void)state;
+	if (!(S->size >= offsetof(caracal_storage_ops, approval_get_or_create) +
+	                     sizeof S->approval_get_or_create &&
+	      S->approval_get_or_create != NULL)) {
+		print_message("storage plugin has no approval_get_or_create: skipped\n");
+		return;
+	}
+	world w;
+	mk_world(&w);
+	int64_t t0 = now();
+	NEWID(id1);
+	NEWID(id2);
+	caracal_approval a = {.size = sizeof a,
+	                      .id = id1,
+	                      .zone_id = w.zone,
+	                      .session_id = w.ar,
+	                      .principal_id = w.app,
+	                      .application_id = w.app,
+	                      .tier = "high",
+	                      .approver_class = "subject",
+	                      .binding_hex = BIND,
+	                      .expires_at_us = t0 + 600000000LL,
+	                      .created_at_us = t0};
+	caracal_approval out = {.size = sizeof out};
+	int created = -1;
+	OK(S->approval_get_or_create(T, &a, t0, A, &out, &created, &err_));
+	assert_int_equal(created, 1);
+	str_eq(out.id, id1);
+	str_eq(out.approver_class, "subject");
+	/* The same key again: the same hold, not created. */
+	a.id = id2;
+	memset(&out, 0, sizeof out);
+	out.size = sizeof out;
+	OK(S->approval_get_or_create(T, &a, t0 + 1, A, &out, &created, &err_));
+	assert_int_equal(created, 0);
+	str_eq(out.id, id1);
+	/* Decided holds are still the live one (approved: auto-consumed later). */
+	OK(S->approval_decide(T, w.zone, id1, 1, "operator", NULL, t0 + 2, &err_));
+	OK(S->approval_get_or_create(T, &a, t0 + 3, A, &out, &created, &err_));
+	assert_int_equal(created, 0);
+	str_eq(out.id, id1);
+	assert_true(out.satisfied_at_us > 0);
+	/* Consumed: no longer live, a new hold is created. */
+	OK(S->approval_consume(T, w.zone, id1, w.ar, t0 + 4, &err_));
+	OK(S->approval_get_or_create(T, &a, t0 + 5, A, &out, &created, &err_));
+	assert_int_equal(created, 1);
+	str_eq(out.id, id2);
+	/* Another session or binding is another key. */
+	NEWID(id3);
+	a.id = id3;
+	a.session_id = "";
+	OK(S->approval_get_or_create(T, &a, t0 + 6, A, &out, NULL, &err_));
+	str_eq(out.id, id3);
+	/* Expired and unconsumed: it gives way to a new hold. */
+	NEWID(id4);
+	NEWID(id5);
+	a.id = id4;
+	a.session_id = w.ar;
+	a.binding_hex = "ab" BIND_TAIL;
+	a.expires_at_us = t0 + 10;
+	OK(S->approval_get_or_create(T, &a, t0 + 7, A, &out, &created, &err_));
+	assert_int_equal(created, 1);
+	a.id = id5;
+	a.expires_at_us = t0 + 600000000LL;
+	OK(S->approval_get_or_create(T, &a, t0 + 20, A, &out, &created, &err_));
+	assert_int_equal(created, 1);
+	str_eq(out.id, id5);
+	RC(CARACAL_E_NOTFOUND, S->approval_get(T, w.zone, id4, A, &out, &err_));
+	/* Bad input writes nothing. */
+	a.binding_hex = NULL;
+	RC(CARACAL_E_INVAL, S->approval_get_or_create(T, &a, t0, A, &out, &created, &err_));
+}
+
 static void test_rate_hit(void **state)
 {
 	(void)state;
@@ -1701,6 +1779,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_approval_consume_race),
 	    cmocka_unit_test(test_single_use),
 	    cmocka_unit_test(test_mint_write),
+	    cmocka_unit_test(test_approval_get_or_create),
 	    cmocka_unit_test(test_rate_hit),
 	    cmocka_unit_test(test_subject_issuers),
 	    cmocka_unit_test(test_key_meta),
