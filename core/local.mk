@@ -18,6 +18,7 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/idtoken.c core/roles/sts/idtoken.h \
 	core/roles/sts/federation.c core/roles/sts/federation.h \
 	core/roles/sts/mandate.c core/roles/sts/mandate.h \
+	core/roles/sts/control_key.c core/roles/sts/control_key.h \
 	core/roles/sts/mint_persist.c core/roles/sts/mint_persist.h \
 	core/roles/sts/policy_input.c core/roles/sts/policy_input.h \
 	core/roles/sts/sts.h core/roles/sts/token.c \

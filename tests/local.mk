@@ -28,6 +28,14 @@ tests_unit_test_core_LDADD = $(TEST_LIBS)
 endif
 
 if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_sts_control_key
+TESTS += tests/unit/test_sts_control_key
+tests_unit_test_sts_control_key_SOURCES = tests/unit/test_sts_control_key.c
+tests_unit_test_sts_control_key_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sts_control_key_LDADD = $(TEST_LIBS)
+endif
+
+if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_sts_idtoken
 TESTS += tests/unit/test_sts_idtoken
 tests_unit_test_sts_idtoken_SOURCES = tests/unit/test_sts_idtoken.c

@@ -51,6 +51,8 @@ static const caracal_cfg_key core_schema[] = {
     {"sts.gateway_hmac_key", CARACAL_CFG_SECRET, 0,
      "hex key (>= 32 bytes) the gateway signs token exchanges with (gateway_hmac_key_file or "
      "gateway_hmac_key_env)"},
+    {"sts.control_audience", CARACAL_CFG_STRING, 0,
+     "the resource name control keys mint for (default caracal-control)"},
     {"sts.federation.ca_file", CARACAL_CFG_STRING, 0,
      "extra CA certificates (PEM) trusted for issuers' JWKS endpoints"},
     {"sts.federation.allow_private_networks", CARACAL_CFG_BOOL, 0,
@@ -341,6 +343,8 @@ int settings_load(const config_node *root, settings *out, config_report_fn repor
 			out->secret_verify_concurrency = v;
 	}
 
+	out->control_audience = "caracal-control";
+	config_get_string(root, "sts.control_audience", &out->control_audience, &e);
 	out->federation_ca_file = NULL;
 	config_get_string(root, "sts.federation.ca_file", &out->federation_ca_file, &e);
 	out->federation_allow_private = 0;

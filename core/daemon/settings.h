@@ -54,6 +54,7 @@ typedef struct settings {
 	/* STS tuning. */
 	int64_t mint_rate_limit_per_min;
 	int64_t secret_verify_concurrency;
+	const char *control_audience;   /* the control keys' resource name */
 	const char *federation_ca_file; /* NULL: the system trust store only */
 	int federation_allow_private;   /* development only */
 	const char *stream;             /* stream instance carrying audit events; NULL: direct */

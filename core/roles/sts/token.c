@@ -11,11 +11,12 @@
  * delegated mint, use=gateway), a gateway-authenticated re-exchange of a
  * use=gateway mandate (use=resource, aud = the granted resources), and
  * federation of an id_token (federation_exchange, use=session sub_type=user).
- * Control keys and the run endpoints are not offered: a request for them
- * finds no grant and is denied.
+ * A control key (control_exchange) mints for the control audience without a
+ * policy. The run endpoints (§2.16) are not offered.
  */
 #include "roles/sts/approvals.h"
 #include "roles/sts/client_auth.h"
+#include "roles/sts/control_key.h"
 #include "roles/sts/delegation.h"
 #include "roles/sts/federation.h"
 #include "roles/sts/form.h"
@@ -1183,6 +1184,88 @@ static int reissuable(const role_deps *deps, const caracal_approval *held, int64
 	return 0;
 }
 
+/* A request that names only the control audience with control:* scopes, and
+ * no subject token, session or delegation (§2.5's empty-zone shape). */
+static int pure_control_request(struct token_job *job, const char *audience)
+{
+	const sts_form *f = &job->form;
+	if (present(f->subject_token) || present(f->session_id) || present(f->agent_session_id) ||
+	    present(f->delegation_edge_id))
+		return 0;
+	const char *scopes[MAX_SCOPES];
+	int overflow = 0;
+	size_t n = split_scopes(job->arena, f->scope, scopes, MAX_SCOPES, &overflow);
+	return overflow == 0 &&
+	       sts_control_request(f->resources, f->resource_count, scopes, n, audience);
+}
+
+/* The zone of the control key app_id ("" when no zone has it as one). */
+static const char *control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena)
+{
+	const char **zones = NULL;
+	size_t nzones = 0;
+	caracal_error err = {0};
+	if (role_zone_ids(deps->storage, deps->storage_tctx, arena, &zones, &nzones, &err) !=
+	    CARACAL_OK)
+		return "";
+	for (size_t i = 0; i < nzones; i++) {
+		caracal_application a = {.size = sizeof a};
+		if (deps->storage->application_get(deps->storage_tctx, zones[i], app_id, arena, &a,
+		                                   &err) == CARACAL_OK)
+			return sts_control_invoker(&a.traits) ? zones[i] : "";
+	}
+	return "";
+}
+
+/* §2.3 control key: a use=resource mandate for the control audience, no
+ * policy (synthetic determining policy "control-key"), TTL capped by the
+ * key's control:max-ttl. */
+static void control_exchange(struct token_job *job, const role_deps *deps,
+                             const caracal_application *app, const char *const *scopes,
+                             size_t nscopes, int plain, int64_t now_us)
+{
+	const sts_form *f = &job->form;
+	const char *audience = deps->settings->control_audience;
+	caracal_error err = {0};
+	int64_t max_ttl = 0;
+	char why[160] = "not a pure control request";
+	if (!plain ||
+	    !sts_control_request(f->resources, f->resource_count, scopes, nscopes, audience) ||
+	    sts_control_key_allows(&app->traits, scopes, nscopes, now_us / 1000000, &max_ttl, why,
+	                           sizeof why) != 0) {
+		log_info("sts", "request %s: control audience refused: %s", job->request_id, why);
+		if (audit_exchange(job, "deny", "control_resource_requires_control_key", audience,
+		                   NULL, json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
+			set_error(job, 500, "internal_error",
+			          "audit evidence could not be recorded");
+			return;
+		}
+		set_error(job, 403, "access_denied", "the control audience requires a control key");
+		return;
+	}
+	int64_t ttl;
+	if (requested_ttl(job, TTL_CAP_NO_SUBJECT_S, &ttl) != 0)
+		return;
+	if (max_ttl > 0 && max_ttl < ttl)
+		ttl = max_ttl;
+	const char *target[] = {audience};
+	const struct issuance is = {
+	    .zone = job->zone,
+	    .app_id = app->id,
+	    .subject = app->id,
+	    .sub_type = "application",
+	    .use = "resource",
+	    .scope = f->scope,
+	    .target = target,
+	    .target_count = 1,
+	    .ttl_s = ttl,
+	    .now_us = now_us,
+	    .record_claims_json = "{}",
+	    .determining = json_pack("[{s:s}]", "policy", "control-key"),
+	};
+	issue(job, deps, &is);
+}
+
 static void token_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
@@ -1208,6 +1291,10 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 		set_error(job, 503, "sts_unavailable", "out of memory");
 		return;
 	}
+	/* §2.5: a control key may leave zone_id out of a pure control request;
+	 * the zone is then its own. */
+	if (zone[0] == '\0' && app_id[0] != '\0' && pure_control_request(job, st->control_audience))
+		zone = control_key_zone(&deps, app_id, arena);
 	caracal_application app = {.size = sizeof app};
 	int rc = CARACAL_E_NOTFOUND;
 	if (app_id[0] != '\0' && zone[0] != '\0')
@@ -1408,6 +1495,16 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			return;
 		}
 	}
+	/* §2.3 / §2.4 step 9f: the control audience is reached only by a
+	 * control key, never through a policy. */
+	if (sts_control_names_audience(f->resources, f->resource_count, st->control_audience)) {
+		control_exchange(job, &deps, &app, scopes, nscopes,
+		                 !has_subject && !present(session_id) && !present(agent_session) &&
+		                     !present(edge_id),
+		                 now_us);
+		goto out;
+	}
+
 	/* §2.4 step 14: the mandate this exchange mints. */
 	const char *use = gw ? "resource" : deleg.has_edge ? "gateway" : "session";
 
