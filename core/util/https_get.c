@@ -319,7 +319,10 @@ static int parse_head(const char *buf, const char *end, size_t max_body, struct 
 static int dechunk(const char *p, const char *end, size_t max_body, char **out, size_t *out_len,
                    char *why, size_t cap)
 {
-	char *dst = NULL;
+	/* The decoded body is never longer than its encoding: one allocation. */
+	char *dst = malloc((size_t)(end - p) + 1);
+	if (dst == NULL)
+		return fail(why, cap, "out of memory");
 	size_t n = 0;
 	for (;;) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -360,10 +363,7 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 					return fail(why, cap, "a malformed trailer");
 				}
 				if (t == p + 1) {
-					char *body = dst != NULL ? dst : malloc(1);
-					if (body == NULL)
-						return fail(why, cap, "out of memory");
-					*out = body;
+					*out = dst;
 					*out_len = n;
 					return 1;
 				}
@@ -382,12 +382,6 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 			free(dst);
 			return fail(why, cap, "a chunk without its CRLF");
 		}
-		char *grown = realloc(dst, n + size + 1);
-		if (grown == NULL) {
-			free(dst);
-			return fail(why, cap, "out of memory");
-		}
-		dst = grown;
 		memcpy(dst + n, p, size);
 		n += size;
 		p += size + 2;
@@ -579,6 +573,99 @@ static int tls_send(SSL *ssl, int fd, const char *data, size_t len, int64_t dead
 	return 0;
 }
 
+/* How far a response has been read: its head once complete, and for a
+ * chunked body how far its chunks have been walked — so each byte is looked
+ * at a bounded number of times however the peer slices its writes. */
+struct progress {
+	size_t scanned;  /* bytes searched for the end of the head */
+	size_t head_len; /* 0 until the head is complete */
+	struct framing fr;
+	size_t chunk_pos; /* body offset of the next chunk-size (or trailer) line */
+	size_t decoded;   /* chunk data bytes seen */
+	int in_trailers;
+};
+
+/* Walk the complete chunks of body[0, len) from p->chunk_pos. 1 when the
+ * last chunk and trailers are in, 0 for more, -1 malformed or too big. */
+static int chunk_walk(struct progress *p, const char *body, size_t len, size_t max_body, char *why,
+                      size_t cap)
+{
+	for (;;) {
+		const char *line = body + p->chunk_pos;
+		size_t avail = len - p->chunk_pos;
+		const char *eol = memchr(line, '\n', avail);
+		if (eol == NULL)
+			return avail > 64 && !p->in_trailers
+			           ? fail(why, cap, "a malformed chunk size")
+			           : 0;
+		if (eol == line || eol[-1] != '\r')
+			return fail(why, cap, "a malformed chunk line");
+		size_t line_len = (size_t)(eol - line) + 1;
+		if (p->in_trailers) {
+			p->chunk_pos += line_len;
+			if (line_len == 2)
+				return 1;
+			continue;
+		}
+		size_t size = 0;
+		int digits = 0;
+		for (const char *q = line; q < eol - 1 && *q != ';'; q++, digits++) {
+			int d = (*q >= '0' && *q <= '9')   ? *q - '0'
+			        : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
+			        : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
+			                                   : -1;
+			if (d < 0 || digits >= 8)
+				return fail(why, cap, "a malformed chunk size");
+			size = size * 16 + (size_t)d;
+		}
+		if (digits == 0)
+			return fail(why, cap, "a malformed chunk size");
+		if (size == 0) {
+			p->in_trailers = 1;
+			p->chunk_pos += line_len;
+			continue;
+		}
+		if (size > max_body - p->decoded)
+			return fail(why, cap, "a body over %zu bytes", max_body);
+		if (avail < line_len + size + 2)
+			return 0;
+		if (line[line_len + size] != '\r' || line[line_len + size + 1] != '\n')
+			return fail(why, cap, "a chunk without its CRLF");
+		p->chunk_pos += line_len + size + 2;
+		p->decoded += size;
+	}
+}
+
+/* Whether the response in buf is complete (1), needs more (0), or is bad
+ * (-1), looking only at what arrived since the last call. */
+static int response_complete(struct progress *p, const char *buf, size_t len, int eof,
+                             size_t max_body, char *why, size_t cap)
+{
+	if (p->head_len == 0) {
+		size_t from = p->scanned > 3 ? p->scanned - 3 : 0;
+		size_t upto = len < MAX_HEADER_BYTES ? len : MAX_HEADER_BYTES;
+		const char *end = upto > from ? find_crlf2(buf + from, upto - from) : NULL;
+		p->scanned = upto;
+		if (end == NULL) {
+			if (len >= MAX_HEADER_BYTES)
+				return fail(why, cap, "response headers over %d bytes",
+				            MAX_HEADER_BYTES);
+			return 0;
+		}
+		p->head_len = (size_t)(end - buf);
+		if (parse_head(buf, end, max_body, &p->fr, why, cap) != 0)
+			return -1;
+	}
+	size_t body = len - p->head_len;
+	if (p->fr.chunked)
+		return chunk_walk(p, buf + p->head_len, body, max_body, why, cap);
+	if (p->fr.has_length)
+		return body >= p->fr.length;
+	if (body > max_body)
+		return fail(why, cap, "a body over %zu bytes", max_body);
+	return eof;
+}
+
 struct rx {
 	char *buf;
 	size_t len, cap;
@@ -597,12 +684,16 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 	if (n < 0 || (size_t)n >= sizeof req || tls_send(ssl, fd, req, (size_t)n, deadline) != 0)
 		return fail(why, cap, "cannot send the request to %s", u->host);
 	struct rx rx = {0};
+	struct progress prog = {0};
 	size_t limit = MAX_HEADER_BYTES + max_body + MAX_FRAMING_BYTES;
-	int rc = 0, eof = 0;
-	const char *b = NULL;
-	size_t blen = 0;
-	char *owned = NULL;
-	while (rc == 0) {
+	int done = 0, eof = 0;
+	while (!done) {
+		/* The deadline bounds the whole exchange, also while data keeps
+		 * arriving (a trickling peer must not hold a worker). */
+		if (now_ms() >= deadline) {
+			free(rx.buf);
+			return fail(why, cap, "reading from %s timed out", u->host);
+		}
 		if (rx.cap - rx.len < 4096) {
 			size_t ncap = rx.cap ? rx.cap * 2 : 8192;
 			if (ncap > limit + 1)
@@ -629,12 +720,21 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 			}
 			eof = w == 0;
 		}
-		rc = https_response_parse(rx.buf, rx.len, eof, max_body, &b, &blen, &owned, why,
-		                          cap);
-		if (rc == 0 && eof)
-			rc = -1;
+		int rc = response_complete(&prog, rx.buf, rx.len, eof, max_body, why, cap);
+		if (rc < 0 || (rc == 0 && eof)) {
+			if (rc == 0)
+				fail(why, cap, "the connection closed inside the %s",
+				     prog.head_len > 0 ? "body" : "headers");
+			free(rx.buf);
+			return -1;
+		}
+		done = rc == 1;
 	}
-	if (rc < 0) {
+	/* Complete: decode it once. */
+	const char *b = NULL;
+	size_t blen = 0;
+	char *owned = NULL;
+	if (https_response_parse(rx.buf, rx.len, eof, max_body, &b, &blen, &owned, why, cap) != 1) {
 		free(rx.buf);
 		return -1;
 	}

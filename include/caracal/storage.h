@@ -293,7 +293,9 @@ typedef struct caracal_storage_ops {
 	int (*approval_decide)(void *tctx, const char *zone_id, const char *id, int approve,
 	                       const char *approver_subject_id, const char *reason, int64_t at_us,
 	                       caracal_error *err);
-	/* Consume once, cluster-wide: CONFLICT when already consumed. */
+	/* Consume once, cluster-wide: CONFLICT when already consumed, not
+	 * approved (or approved by no one), expired, or when the hold names an
+	 * authority record (session_id) that is no longer active. */
 	int (*approval_consume)(void *tctx, const char *zone_id, const char *id,
 	                        const char *authority_record_id, int64_t at_us, caracal_error *err);
 

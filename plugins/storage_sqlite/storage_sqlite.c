@@ -1614,7 +1614,13 @@ static const char sql_appr_decide[] =
 static const char sql_appr_consume[] =
     "UPDATE approvals SET consumed_at_us = ?3, consumed_authority_record_id = ?4"
     " WHERE zone_id = ?1 AND id = ?2 AND consumed_at_us IS NULL"
-    " AND satisfied_at_us IS NOT NULL AND rejected_at_us IS NULL AND expires_at_us > ?3";
+    " AND satisfied_at_us IS NOT NULL AND rejected_at_us IS NULL AND expires_at_us > ?3"
+    " AND approver_subject_id IS NOT NULL"
+    /* The requester's authority record, when the hold names one, must still
+     * be live: a revocation between the check and the consumption wins. */
+    " AND (session_id = '' OR EXISTS (SELECT 1 FROM authority_records r"
+    "  WHERE r.zone_id = ?1 AND r.id = approvals.session_id AND r.status = 'active'"
+    "  AND r.expires_at_us > ?3))";
 static const char sql_appr_state[] =
     "SELECT consumed_at_us IS NOT NULL, rejected_at_us IS NOT NULL, satisfied_at_us IS NOT NULL,"
     " expires_at_us <= ?3 FROM approvals WHERE zone_id = ?1 AND id = ?2";

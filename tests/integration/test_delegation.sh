@@ -121,6 +121,14 @@ edge("e-hops", "s-b", '{"max_hops":11}')
 edge("e-ttl", "s-b", '{"ttl_seconds":30}')
 edge("e-other", "s-b2", None)
 edge("e-wide", "s-b", None, scopes='["orders:read", "billing:read"]')
+# A governed session whose subject is a user: holds for it are that user's to decide.
+c.execute("INSERT INTO authority_records(id, zone_id, session_type, subject_id, status,"
+          " expires_at_us, authenticated_at_us) VALUES (?,?,?,?,?,?,?)",
+          ("ar-u", zone, "user", "alice@example.test", "active", now + 3600_000_000, now))
+c.execute("INSERT INTO sessions(id, zone_id, application_id, subject_authority_record_id,"
+          " status, lifecycle, labels, started_at_us, ttl_seconds) VALUES (?,?,?,?,?,?,?,?,?)",
+          ("s-u", zone, b, "ar-u", "active", "task", '[]', now, 3600))
+edge("e-u", "s-u", None, scopes='["orders:write"]')
 c.commit()
 PY
 pass "zone, applications, resources, grants; sessions and edges seeded as the Coordinator would"
@@ -256,6 +264,34 @@ refuse_gw "another application's mandate" 403 "grant_type=$grant&zone_id=$zone&a
 expect 401 invalid_token "invalid subject_token" \
 	"$(as_b)&resource=resource://orders&subject_token=$gwm&subject_token_type=$at"
 pass "gateway refusals: replayed nonce, skew past 60 s, request id, wrong key, lone header, no subject token, wrong mandate use, other client (401/403); a gateway mandate on a direct call: 401"
+
+# --- a hold for a user's governed session is anchored to that user (spec §2.9) ------------
+cat >"$tmp/consent.yaml" <<'YAML'
+version: 1
+rules:
+  - name: allow-granted
+    effect: allow
+    when: {scopes_within_grants: true}
+    unless: {scopes_any: ["orders:write"]}
+  - name: writes-need-the-user
+    effect: approval_required
+    when: {scopes_within_grants: true, scopes_any: ["orders:write"]}
+    approval: {tier: consent, approver: subject}
+YAML
+"${ctl[@]}" policy apply --zone deleg "$tmp/consent.yaml" >/dev/null || fail "consent policy"
+c=$(post "$(as_b)&resource=resource://orders&scope=orders:write&agent_session_id=s-u&delegation_edge_id=e-u")
+[ "$c" = 401 ] && grep -q interaction_required "$tmp/body" || fail "gated delegated mint: $c $(cat "$tmp/body")"
+hold=$(json "['approval_id']" <"$tmp/body")
+"${ctl[@]}" approval list --zone deleg >"$tmp/holds.json" || fail "approval list"
+"$py" - "$tmp/holds.json" "$hold" <<'PY' || fail "hold anchor: $(cat "$tmp/holds.json")"
+import json, sys
+holds, hid = json.load(open(sys.argv[1])), sys.argv[2]
+h = next(h for h in holds["approvals"] if h["id"] == hid)
+assert h["subject_anchor"] == "alice@example.test" and h["approver_class"] == "subject", h
+PY
+"${ctl[@]}" policy apply --zone deleg "$srcdir/conf/policies/allow-granted.yaml" >/dev/null ||
+	fail "policy back"
+pass "a hold for a delegated mint on a user's governed session is anchored to that user"
 
 # --- revocation is seen on the next exchange ----------------------------------------------
 "${ctl[@]}" revoke --zone deleg --delegation e1 >/dev/null || fail "revoke the edge"

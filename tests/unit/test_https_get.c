@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- URL ---------------------------------------------------------------------- */
@@ -263,6 +264,7 @@ struct server {
 	const char *response;
 	size_t response_len;
 	int stall_ms;
+	int trickle_ms; /* > 0: one byte per TLS record, this far apart */
 	char request[2048];
 	pthread_t th;
 };
@@ -289,7 +291,15 @@ static void *serve_one(void *p)
 		}
 		if (s->stall_ms > 0)
 			usleep((useconds_t)s->stall_ms * 1000);
-		SSL_write(ssl, s->response, (int)s->response_len);
+		if (s->trickle_ms > 0) {
+			for (size_t i = 0; i < s->response_len; i++) {
+				if (SSL_write(ssl, s->response + i, 1) != 1)
+					break;
+				usleep((useconds_t)s->trickle_ms * 1000);
+			}
+		} else {
+			SSL_write(ssl, s->response, (int)s->response_len);
+		}
 		SSL_shutdown(ssl);
 	}
 	SSL_free(ssl);
@@ -449,6 +459,35 @@ static void test_fetch_refusals(void **state)
 	               trusting, 0, "closed inside the body");
 }
 
+/* A peer that keeps sending, one byte at a time, is cut off at the deadline
+ * (the deadline bounds the exchange, not only the waits between reads). */
+static void test_fetch_trickle_deadline(void **state)
+{
+	(void)state;
+	static char response[4096];
+	int n = snprintf(response, sizeof response,
+	                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+	while ((size_t)n + 8 < sizeof response)
+		n += snprintf(response + n, sizeof response - (size_t)n, "1\r\nx\r\n");
+	struct server s;
+	server_start(&s, &good_cert, response);
+	s.trickle_ms = 2;
+	https_get_options opt = {.allow_private = 1, .ca_file = ca_path, .timeout_ms = 400};
+	char *body = NULL, why[160] = "";
+	size_t len = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = fetch(&s, "127.0.0.1", &opt, &body, &len, why, sizeof why);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	server_stop(&s);
+	assert_int_equal(rc, -1);
+	assert_null(body);
+	assert_non_null(strstr(why, "timed out"));
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (ms > 2000)
+		fail_msg("the exchange took %ld ms past a 400 ms deadline", ms);
+}
+
 static void test_fetch_connection_refused(void **state)
 {
 	(void)state;
@@ -477,6 +516,7 @@ int main(void)
 	    cmocka_unit_test(test_fetch_ok),
 	    cmocka_unit_test(test_fetch_chunked_by_name),
 	    cmocka_unit_test(test_fetch_refusals),
+	    cmocka_unit_test(test_fetch_trickle_deadline),
 	    cmocka_unit_test(test_fetch_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, tls_setup, tls_teardown);

@@ -842,6 +842,7 @@ static int approval_each(void *ud, const void *record)
 	set_opt_string(o, "tier", a->tier);
 	set_opt_string(o, "approver_class", a->approver_class);
 	set_opt_string(o, "privacy_mode", a->privacy_mode);
+	set_opt_string(o, "subject_anchor", a->subject_anchor);
 	json_object_set_new(o, "expires_at", time_json(a->expires_at_us));
 	if (HAS(caracal_approval, a, metadata_json) && a->metadata_json.ptr != NULL &&
 	    a->metadata_json.len > 0) {

@@ -118,7 +118,7 @@ static int in_line_above(const role_deps *deps, const char *zone, const char *de
 static int check_mandate(deferred_work *dw, const role_deps *deps, const char *token,
                          const char *zone, caracal_arena *arena, jwt *j)
 {
-	char why[128];
+	char why[128] = "no signing keys for the zone";
 	caracal_str jwks = {0};
 	int64_t max_age = 0;
 	caracal_error err = {0};

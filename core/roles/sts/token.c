@@ -1266,6 +1266,37 @@ static void control_exchange(struct token_job *job, const role_deps *deps,
 	issue(job, deps, &is);
 }
 
+/* §2.9: the subject a hold is anchored to — the presented token's when it
+ * is user-typed, else the governed session's subject when that authority
+ * record is a user's — so that only that user may decide it. 0 (anchor NULL:
+ * none), or -1 with the answer set (a record that cannot be read fails
+ * closed). */
+static int hold_anchor(struct token_job *job, const role_deps *deps, const char *subject_kind,
+                       const char *subject_id, const sts_delegation *deleg, const char **anchor)
+{
+	*anchor = NULL;
+	if (strcmp(subject_kind, "user") == 0) {
+		*anchor = subject_id;
+		return 0;
+	}
+	if (!deleg->has_session || !present(deleg->target.subject_authority_record_id))
+		return 0;
+	caracal_authority_record r = {.size = sizeof r};
+	caracal_error err = {0};
+	int rc = deps->storage->authority_record_get(deps->storage_tctx, job->zone,
+	                                             deleg->target.subject_authority_record_id,
+	                                             job->arena, &r, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: session subject record: %s", job->request_id,
+		          err.message);
+		set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return -1;
+	}
+	if (r.session_type != NULL && strcmp(r.session_type, "user") == 0)
+		*anchor = r.subject_id;
+	return 0;
+}
+
 static void token_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
@@ -1340,7 +1371,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	const char *token_agent_session = NULL, *token_edge = NULL;
 	jwt subject = {0};
 	if (has_subject) {
-		char why[128];
+		char why[128] = "no signing keys for the zone";
 		caracal_str jwks = {0};
 		int64_t max_age;
 		if (jwt_parse(f->subject_token, strlen(f->subject_token), &subject, why,
@@ -1518,7 +1549,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 	    .scopes = scopes,
 	    .scope_count = nscopes,
 	    .principal = subject_id,
-	    .authority_record = token_sid != NULL ? token_sid : "",
+	    .authority_record = present(session_id) ? session_id : "",
 	    .session = deleg.has_session ? deleg.target.id : "",
 	    .delegation = deleg.has_edge ? deleg.edge.id : "",
 	    .application = app.id,
@@ -1661,14 +1692,18 @@ evaluate:
 			goto out;
 		}
 
-		/* §2.12: fixed 60 s window per (zone, resource, application). */
+		/* §2.12: fixed 60 s window per (zone, resource, application),
+		 * counted once per exchange (not again when an approved hold makes
+		 * the resources be evaluated a second time). */
 		char key[512];
 		snprintf(key, sizeof key, "mint:%s:%s:%s", zone, res.id, app.id);
 		int64_t window = 60 * 1000000LL;
 		uint64_t count = 0;
-		rc =
-		    deps.storage->rate_hit(deps.storage_tctx, key, now_us - now_us % window, window,
-		                           (uint64_t)st->mint_rate_limit_per_min, &count, &err);
+		rc = evaluations > 1
+		         ? CARACAL_OK
+		         : deps.storage->rate_hit(deps.storage_tctx, key, now_us - now_us % window,
+		                                  window, (uint64_t)st->mint_rate_limit_per_min,
+		                                  &count, &err);
 		if (rc != CARACAL_OK) {
 			if (deny_reason[0] == '\0')
 				snprintf(deny_reason, sizeof deny_reason, "rate_limited");
@@ -1808,11 +1843,13 @@ evaluate:
 	 * consumed by it): the resources are evaluated again, resolved. */
 	if (ndecls > 0) {
 		char approved[37];
+		const char *anchor = NULL;
+		if (hold_anchor(job, &deps, subject_kind, subject_id, &deleg, &anchor) != 0)
+			goto out;
 		if ((binding[0] != '\0' ||
 		     exchange_binding(job, &deps, arena, &bi, binding) == 0) &&
-		    approval_gate(job, &deps, &bi, binding,
-		                  strcmp(subject_kind, "user") == 0 ? subject_id : NULL, decls,
-		                  ndecls, now_us, approved) == 1 &&
+		    approval_gate(job, &deps, &bi, binding, anchor, decls, ndecls, now_us,
+		                  approved) == 1 &&
 		    evaluations == 1) {
 			approval_id = arena_strndup(arena, approved, strlen(approved));
 			if (approval_id == NULL) {

@@ -1385,6 +1385,42 @@ static void run_race(race *r, int n)
 	assert_int_equal(wins, 1);
 }
 
+/* A hold naming an authority record is consumed only while that record is
+ * live: a revocation between the check and the consumption wins. */
+static void test_approval_consume_needs_live_record(void **state)
+{
+	(void)state;
+	world w;
+	mk_world(&w);
+	char rec[37];
+	mk_ar(w.zone, rec, NULL);
+	NEWID(id);
+	int64_t t0 = now();
+	caracal_approval a = {.size = sizeof a,
+	                      .id = id,
+	                      .zone_id = w.zone,
+	                      .session_id = rec,
+	                      .principal_id = w.app,
+	                      .application_id = w.app,
+	                      .binding_hex = BIND,
+	                      .expires_at_us = t0 + 600000000LL,
+	                      .created_at_us = t0};
+	OK(S->approval_create(T, &a, &err_));
+	OK(S->approval_decide(T, w.zone, id, 1, "operator-7", NULL, t0, &err_));
+	caracal_revocation rv = {.size = sizeof rv,
+	                         .zone_id = w.zone,
+	                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
+	                         .target_id = rec,
+	                         .reason = "test",
+	                         .revoked_at_us = t0 + 1};
+	uint64_t count = 0;
+	OK(S->revoke(T, &rv, &count, &err_));
+	RC(CARACAL_E_CONFLICT, S->approval_consume(T, w.zone, id, w.ar, t0 + 2, &err_));
+	caracal_approval out = {.size = sizeof out};
+	OK(S->approval_get(T, w.zone, id, A, &out, &err_));
+	assert_int_equal(out.consumed_at_us, 0);
+}
+
 static void test_approval_consume_race(void **state)
 {
 	(void)state;
@@ -1777,6 +1813,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_revoke_delegation_chain),
 	    cmocka_unit_test(test_approvals),
 	    cmocka_unit_test(test_approval_consume_race),
+	    cmocka_unit_test(test_approval_consume_needs_live_record),
 	    cmocka_unit_test(test_single_use),
 	    cmocka_unit_test(test_mint_write),
 	    cmocka_unit_test(test_approval_get_or_create),
