@@ -70,6 +70,9 @@ struct token_job {
 	char request_id[REQUEST_ID_MAX + 1];
 	int gateway; /* any gateway header present: gateway-authenticated or refused */
 	struct gateway_material gw;
+	int denial_audited;     /* a deny event was emitted for this exchange */
+	const char *error_code; /* of the last error answer (static string) */
+	int audit_lost;         /* the answer is that evidence could not be recorded */
 };
 
 static void token_job_free(deferred_work *dw)
@@ -95,8 +98,17 @@ static void set_json(struct token_job *job, int status, json_t *body)
 
 static void set_error(struct token_job *job, int status, const char *error, const char *description)
 {
+	job->error_code = error;
 	set_json(job, status,
 	         json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
+/* Evidence that cannot be recorded means no token (§2.4); the failure is
+ * not audited again (the audit path is what failed). */
+static void audit_lost(struct token_job *job)
+{
+	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+	job->audit_lost = 1;
 }
 
 /* ---- request id ----------------------------------------------------------- */
@@ -130,6 +142,8 @@ static int audit_exchange(struct token_job *job, const char *decision, const cha
                           caracal_error *err)
 {
 	const sts_form *f = &job->form;
+	if (strcmp(decision, "deny") == 0)
+		job->denial_audited = 1;
 	json_t *meta = json_pack("{s:s, s:s, s:s?}", "application_id",
 	                         f->application_id ? f->application_id : "", "requested_scopes",
 	                         f->scope ? f->scope : "", "resource", resource);
@@ -480,7 +494,7 @@ static int approval_gate(struct token_job *job, const role_deps *deps,
 	rc = role_audit(zone, "step_up_issued", fields, &ae);
 	json_decref(fields);
 	if (rc != CARACAL_OK) {
-		set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+		audit_lost(job);
 		return 0;
 	}
 	interaction_required(job, id, "pending", label, binding, hold.expires_at_us);
@@ -846,7 +860,7 @@ audit_failed:
 	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
 	free(job->dw.body);
 	job->dw.body = NULL;
-	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+	audit_lost(job);
 out:
 	json_decref(determining);
 	json_decref(audit_extra);
@@ -957,8 +971,7 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 	    present(f->approval_id)) {
 		if (audit_exchange(job, "deny", "subject_federation_invalid", NULL, NULL, NULL,
 		                   &err) != CARACAL_OK) {
-			set_error(job, 500, "internal_error",
-			          "audit evidence could not be recorded");
+			audit_lost(job);
 			return;
 		}
 		set_error(job, 400, "invalid_token",
@@ -979,8 +992,7 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 		log_info("sts", "request %s: id_token refused: %s", job->request_id, why);
 		if (audit_exchange(job, "deny", "subject_federation_rejected", NULL, NULL,
 		                   json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
-			set_error(job, 500, "internal_error",
-			          "audit evidence could not be recorded");
+			audit_lost(job);
 			return;
 		}
 		char desc[300];
@@ -1236,8 +1248,7 @@ static void control_exchange(struct token_job *job, const role_deps *deps,
 		log_info("sts", "request %s: control audience refused: %s", job->request_id, why);
 		if (audit_exchange(job, "deny", "control_resource_requires_control_key", audience,
 		                   NULL, json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
-			set_error(job, 500, "internal_error",
-			          "audit evidence could not be recorded");
+			audit_lost(job);
 			return;
 		}
 		set_error(job, 403, "access_denied", "the control audience requires a control key");
@@ -1297,7 +1308,7 @@ static int hold_anchor(struct token_job *job, const role_deps *deps, const char 
 	return 0;
 }
 
-static void token_run(deferred_work *dw, worker_ctx *wc)
+static void exchange_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
 	const sts_form *f = &job->form;
@@ -1582,8 +1593,7 @@ static void token_run(deferred_work *dw, worker_ctx *wc)
 			if (audit_exchange(job, "deny", "approval_invalid", NULL, NULL,
 			                   json_pack("{s:s}", "challenge_id", approval_id),
 			                   &ae) != CARACAL_OK) {
-				set_error(job, 500, "internal_error",
-				          "audit evidence could not be recorded");
+				audit_lost(job);
 				return;
 			}
 			set_error(job, 401, "access_denied",
@@ -1941,9 +1951,26 @@ audit_failed:
 	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
 	free(job->dw.body);
 	job->dw.body = NULL;
-	set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+	audit_lost(job);
 out:
 	jwt_free(&subject);
+}
+
+/* Every failure of an authenticated exchange is evidence too: a storage,
+ * key or engine fault that answered 5xx without a denial event gets one
+ * (its evaluation_status the error code). Unauthenticated requests write
+ * nothing into a zone's chain; a failed audit is not retried into itself. */
+static void token_run(deferred_work *dw, worker_ctx *wc)
+{
+	struct token_job *job = (struct token_job *)dw;
+	exchange_run(dw, wc);
+	if (dw->status < 500 || job->zone == NULL || job->denial_audited || job->audit_lost ||
+	    job->error_code == NULL)
+		return;
+	caracal_error err = {0};
+	if (audit_exchange(job, "deny", job->error_code, NULL, NULL, NULL, &err) != CARACAL_OK)
+		log_error("sts", "request %s: the failure could not be audited: %s",
+		          job->request_id, err.message);
 }
 
 /* ---- the route (loop thread) --------------------------------------------- */
