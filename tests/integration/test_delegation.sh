@@ -121,6 +121,7 @@ edge("e-hops", "s-b", '{"max_hops":11}')
 edge("e-ttl", "s-b", '{"ttl_seconds":30}')
 edge("e-other", "s-b2", None)
 edge("e-wide", "s-b", None, scopes='["orders:read", "billing:read"]')
+edge("e-free", "s-b", None, scopes='["orders:read", "billing:read"]', resource=None)
 # A governed session whose subject is a user: holds for it are that user's to decide.
 c.execute("INSERT INTO authority_records(id, zone_id, session_type, subject_id, status,"
           " expires_at_us, authenticated_at_us) VALUES (?,?,?,?,?,?,?)",
@@ -245,6 +246,13 @@ refuse_gw() { # what status args...
 	c=$(gw_post "$@")
 	[ "$c" = "$want" ] || fail "$what: $c $(cat "$tmp/body")"
 }
+# A gateway mandate minted for resource://orders (through an edge bound to no resource)
+# does not reach resource://billing, although the edge and the grants would.
+c=$(post "$(as_b)&resource=resource://orders&scope=orders:read&agent_session_id=s-b&delegation_edge_id=e-free")
+[ "$c" = 200 ] || fail "delegated mint on an unbound edge: $c $(cat "$tmp/body")"
+free_m=$(json "['access_token']" <"$tmp/body")
+c=$(gw_post "grant_type=$grant&zone_id=$zone&application_id=$app_b&resource=resource://billing&scope=billing:read&subject_token=$free_m&subject_token_type=$at&gateway_request_id=gw-req-1")
+[ "$c" = 403 ] && grep -q 'mandate_target_mismatch' "$tmp/body" || fail "re-exchange beyond the mandate's target: $c $(cat "$tmp/body")"
 refuse_gw "replayed nonce" 401 "$gwbody" "" nonce-1
 refuse_gw "stale timestamp" 401 "$gwbody" "$(( $(date +%s) - 62 ))"
 refuse_gw "future timestamp" 401 "$gwbody" "$(( $(date +%s) + 65 ))"

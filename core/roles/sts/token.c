@@ -926,6 +926,19 @@ static int operation_permitted(const caracal_resource *res, const char *method, 
 	return ok;
 }
 
+/* Whether the array claim name of a verified token holds value. */
+static int claim_lists(const json_t *claims, const char *name, const char *value)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(json_object_get(claims, name), i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* A string claim of a verified token, copied into the arena (NULL when
  * absent or not a string). */
 static const char *claim_copy(caracal_arena *arena, const json_t *claims, const char *name)
@@ -1676,6 +1689,19 @@ evaluate:
 			continue;
 		}
 
+		/* A gateway mandate reaches only the resources it was minted for (its
+		 * target): the reference leaves this to a policy rule
+		 * (mandate_target_mismatch); here it is a hard rule, whatever the
+		 * policy says. */
+		if (gw && !claim_lists(subject.claims, "target", res.identifier)) {
+			if (deny_reason[0] == '\0')
+				snprintf(deny_reason, sizeof deny_reason,
+				         "mandate_target_mismatch");
+			if (audit_exchange(job, "deny", "mandate_target_mismatch", ident, NULL,
+			                   NULL, &err) != CARACAL_OK)
+				goto audit_failed;
+			continue;
+		}
 		/* §2.4 step 9c: a delegation reaches only its own resource. */
 		if (deleg.has_edge &&
 		    !sts_delegation_allows_resource(&deleg, res.id, res.identifier)) {
