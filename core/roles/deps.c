@@ -114,3 +114,20 @@ int role_zone_ids(const caracal_storage_ops *storage, void *tctx, caracal_arena 
 	*count = z.count;
 	return CARACAL_OK;
 }
+
+int role_application_find(const caracal_storage_ops *storage, void *tctx, const char *id,
+                          caracal_arena *arena, caracal_application *out, caracal_error *err)
+{
+	if (storage->application_find != NULL)
+		return storage->application_find(tctx, id, arena, out, err);
+	const char **zones = NULL;
+	size_t nzones = 0;
+	int rc = role_zone_ids(storage, tctx, arena, &zones, &nzones, err);
+	for (size_t i = 0; rc == CARACAL_OK && i < nzones; i++) {
+		rc = storage->application_get(tctx, zones[i], id, arena, out, err);
+		if (rc != CARACAL_E_NOTFOUND)
+			return rc;
+		rc = CARACAL_OK;
+	}
+	return rc == CARACAL_OK ? CARACAL_E_NOTFOUND : rc;
+}

@@ -36,6 +36,12 @@ int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error 
 int role_zone_ids(const caracal_storage_ops *storage, void *tctx, caracal_arena *arena,
                   const char ***ids, size_t *count, caracal_error *err);
 
+/* The application with this id in any zone: storage's application_find
+ * (ABI 1.1) when offered, else application_get zone by zone. NOTFOUND when
+ * no zone has it. */
+int role_application_find(const caracal_storage_ops *storage, void *tctx, const char *id,
+                          caracal_arena *arena, caracal_application *out, caracal_error *err);
+
 /* Audit events from role code: the daemon installs the emitter at start.
  * Until then, and when the queue refuses, this fails (callers deny). */
 typedef int (*role_audit_fn)(const char *zone_id, const char *event_type, json_t *fields,

@@ -356,6 +356,11 @@ typedef struct caracal_storage_ops {
 	int (*approval_get_or_create)(void *tctx, const caracal_approval *in, int64_t now_us,
 	                              caracal_arena *arena, caracal_approval *out, int *created,
 	                              caracal_error *err);
+	/* The application with this id in whichever zone holds it (ids are
+	 * unique across zones), NOTFOUND when none. Without it the host reads
+	 * application_get zone by zone. */
+	int (*application_find)(void *tctx, const char *id, caracal_arena *arena,
+	                        caracal_application *out, caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

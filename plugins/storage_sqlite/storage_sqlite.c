@@ -1025,6 +1025,30 @@ static int op_application_get(void *tctx, const char *zone_id, const char *id, c
 	               "application_get", err);
 }
 
+static const char sql_app_find[] = "SELECT " APP_COLS " FROM applications WHERE id = ?1";
+
+/* Application ids are globally unique (the primary key): one indexed read. */
+static int op_application_find(void *tctx, const char *id, caracal_arena *arena,
+                               caracal_application *out, caracal_error *err)
+{
+	static const char what[] = "application_find";
+	ss_thread *t = tctx;
+	caracal_application a;
+	sqlite3_stmt *st;
+	int rc = out_check(out, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	if (id == NULL)
+		return inval(err, what, "id is required");
+	if ((rc = tx_begin(t, 0, what, err)) != CARACAL_OK)
+		return rc;
+	if ((rc = prep(t, sql_app_find, &st, what, err)) == CARACAL_OK) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		rc = get_row(t, st, read_app, &a, sizeof a, arena, out, what, err);
+	}
+	return tx_end(t, rc, what, err);
+}
+
 static int op_application_list(void *tctx, const char *zone_id, caracal_record_fn each, void *ud,
                                caracal_error *err)
 {
@@ -2302,4 +2326,5 @@ const caracal_storage_ops ss_storage_ops = {
     .key_meta_list = op_key_meta_list,
     .mint_write = op_mint_write,
     .approval_get_or_create = op_approval_get_or_create,
+    .application_find = op_application_find,
 };

@@ -1055,30 +1055,20 @@ static void federation_exchange(struct token_job *job, const role_deps *deps,
 static int known_in_other_zone(const role_deps *deps, const char *zone, const char *app_id,
                                const char *secret, caracal_arena *arena, int64_t now_us)
 {
-	const char **zones = NULL;
-	size_t nzones = 0;
+	caracal_application other = {.size = sizeof other};
 	caracal_error err = {0};
-	if (role_zone_ids(deps->storage, deps->storage_tctx, arena, &zones, &nzones, &err) !=
-	    CARACAL_OK)
+	if (role_application_find(deps->storage, deps->storage_tctx, app_id, arena, &other, &err) !=
+	        CARACAL_OK ||
+	    other.zone_id == NULL || strcmp(other.zone_id, zone) == 0 ||
+	    other.archived_at_us != 0 ||
+	    (other.expires_at_us != 0 && other.expires_at_us <= now_us) ||
+	    other.client_secret_hash == NULL)
 		return 0;
-	for (size_t i = 0; i < nzones; i++) {
-		if (strcmp(zones[i], zone) == 0)
-			continue;
-		caracal_application other = {.size = sizeof other};
-		if (deps->storage->application_get(deps->storage_tctx, zones[i], app_id, arena,
-		                                   &other, &err) != CARACAL_OK)
-			continue;
-		if (other.archived_at_us != 0 ||
-		    (other.expires_at_us != 0 && other.expires_at_us <= now_us) ||
-		    other.client_secret_hash == NULL)
-			return 0;
-		if (client_auth_warm(other.client_secret_hash, secret, strlen(secret)))
-			return 1;
-		client_auth_result ar = client_auth_cold(other.client_secret_hash, secret,
-		                                         strlen(secret), COLD_VERIFY_WAIT_MS);
-		return ar == CLIENT_AUTH_BUSY ? -1 : ar == CLIENT_AUTH_OK;
-	}
-	return 0;
+	if (client_auth_warm(other.client_secret_hash, secret, strlen(secret)))
+		return 1;
+	client_auth_result ar =
+	    client_auth_cold(other.client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
+	return ar == CLIENT_AUTH_BUSY ? -1 : ar == CLIENT_AUTH_OK;
 }
 
 static int client_authenticate(struct token_job *job, const role_deps *deps, const char *zone,
@@ -1227,19 +1217,13 @@ static int pure_control_request(struct token_job *job, const char *audience)
 /* The zone of the control key app_id ("" when no zone has it as one). */
 static const char *control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena)
 {
-	const char **zones = NULL;
-	size_t nzones = 0;
+	caracal_application a = {.size = sizeof a};
 	caracal_error err = {0};
-	if (role_zone_ids(deps->storage, deps->storage_tctx, arena, &zones, &nzones, &err) !=
-	    CARACAL_OK)
+	if (role_application_find(deps->storage, deps->storage_tctx, app_id, arena, &a, &err) !=
+	        CARACAL_OK ||
+	    a.zone_id == NULL || !sts_control_invoker(&a.traits))
 		return "";
-	for (size_t i = 0; i < nzones; i++) {
-		caracal_application a = {.size = sizeof a};
-		if (deps->storage->application_get(deps->storage_tctx, zones[i], app_id, arena, &a,
-		                                   &err) == CARACAL_OK)
-			return sts_control_invoker(&a.traits) ? zones[i] : "";
-	}
-	return "";
+	return a.zone_id;
 }
 
 /* §2.3 control key: a use=resource mandate for the control audience, no

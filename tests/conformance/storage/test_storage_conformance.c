@@ -644,6 +644,32 @@ static void test_applications(void **state)
 	assert_int_equal(out.traits.count, 0);
 }
 
+/* application_find (ABI 1.1, optional): by id, whatever the zone. */
+static void test_application_find(void **state)
+{
+	(void)state;
+	if (!(S->size >=
+	          offsetof(caracal_storage_ops, application_find) + sizeof S->application_find &&
+	      S->application_find != NULL)) {
+		print_message("storage plugin has no application_find: skipped\n");
+		return;
+	}
+	char zone[37], zone2[37], app[37], app2[37];
+	mk_zone(zone);
+	mk_zone(zone2);
+	mk_app(zone, app);
+	mk_app(zone2, app2);
+	caracal_application out = {.size = sizeof out};
+	OK(S->application_find(T, app2, A, &out, &err_));
+	str_eq(out.id, app2);
+	str_eq(out.zone_id, zone2);
+	OK(S->application_find(T, app, A, &out, &err_));
+	str_eq(out.zone_id, zone);
+	NEWID(ghost);
+	RC(CARACAL_E_NOTFOUND, S->application_find(T, ghost, A, &out, &err_));
+	RC(CARACAL_E_INVAL, S->application_find(T, NULL, A, &out, &err_));
+}
+
 static void test_resources(void **state)
 {
 	(void)state;
@@ -1802,6 +1828,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_zones),
 	    cmocka_unit_test(test_result_size_respected),
 	    cmocka_unit_test(test_applications),
+	    cmocka_unit_test(test_application_find),
 	    cmocka_unit_test(test_resources),
 	    cmocka_unit_test(test_grants),
 	    cmocka_unit_test(test_policy_versions),
