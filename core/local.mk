@@ -24,6 +24,8 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \
+	core/util/why.c core/util/why.h \
+	core/util/rfc3339.c core/util/rfc3339.h \
 	core/util/json_canon.c core/util/json_canon.h \
 	core/util/https_get.c core/util/https_get.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \

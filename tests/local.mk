@@ -53,7 +53,7 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_https_response
 tests/fuzz/fuzz_https_response: $(top_srcdir)/tests/fuzz/fuzz_https_response.c \
-		$(top_srcdir)/core/util/https_get.c
+		$(top_srcdir)/core/util/https_get.c $(top_srcdir)/core/util/why.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) \
 		$(OPENSSL_CFLAGS) -o $@ $^ $(OPENSSL_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_https_response.c tests/fuzz/corpus/https_response/length \
@@ -109,7 +109,8 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_jwt
 tests/fuzz/fuzz_jwt: $(top_srcdir)/tests/fuzz/fuzz_jwt.c $(top_srcdir)/core/roles/sts/jwt.c \
-		$(top_srcdir)/core/roles/sts/idtoken.c $(top_srcdir)/core/util/b64.c
+		$(top_srcdir)/core/roles/sts/idtoken.c $(top_srcdir)/core/util/b64.c \
+		$(top_srcdir)/core/util/why.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^ \
 		$(JANSSON_LIBS) $(OPENSSL_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/corpus/jwt/es256 tests/fuzz/corpus/jwt/rsa

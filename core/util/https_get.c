@@ -1,6 +1,8 @@
 /* https_get.c — see https_get.h. */
 #include "util/https_get.h"
 
+#include "util/why.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -24,19 +26,6 @@
 /* Chunk framing may add to the body; beyond this much a response is refused
  * whatever its encoding. */
 #define MAX_FRAMING_BYTES 65536
-
-static int fail(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-	if (why != NULL && cap > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* ---- URL -------------------------------------------------------------------- */
 
@@ -66,24 +55,24 @@ int https_url_parse(const char *url, https_url *out, char *why, size_t why_cap)
 {
 	memset(out, 0, sizeof *out);
 	if (url == NULL || strncasecmp(url, "https://", 8) != 0)
-		return fail(why, why_cap, "not an https:// URL");
+		return why_fail(why, why_cap, "not an https:// URL");
 	if (strchr(url, '#') != NULL)
-		return fail(why, why_cap, "a URL with a fragment");
+		return why_fail(why, why_cap, "a URL with a fragment");
 	const char *auth = url + 8;
 	size_t alen = strcspn(auth, "/?");
 	if (memchr(auth, '@', alen) != NULL)
-		return fail(why, why_cap, "a URL with userinfo");
+		return why_fail(why, why_cap, "a URL with userinfo");
 	const char *host = auth, *port = NULL;
 	size_t hlen, plen = 0;
 	if (alen > 0 && auth[0] == '[') {
 		const char *close = memchr(auth, ']', alen);
 		if (close == NULL)
-			return fail(why, why_cap, "unterminated IPv6 literal");
+			return why_fail(why, why_cap, "unterminated IPv6 literal");
 		host = auth + 1;
 		hlen = (size_t)(close - host);
 		if (close + 1 < auth + alen) {
 			if (close[1] != ':')
-				return fail(why, why_cap, "junk after the IPv6 literal");
+				return why_fail(why, why_cap, "junk after the IPv6 literal");
 			port = close + 2;
 			plen = (size_t)(auth + alen - port);
 		}
@@ -97,23 +86,24 @@ int https_url_parse(const char *url, https_url *out, char *why, size_t why_cap)
 		}
 		for (size_t i = 0; i < hlen; i++)
 			if (!is_host_char(host[i]))
-				return fail(why, why_cap,
-				            "a host name with characters outside [A-Za-z0-9.-]");
+				return why_fail(
+				    why, why_cap,
+				    "a host name with characters outside [A-Za-z0-9.-]");
 	}
 	if (hlen == 0 || hlen >= sizeof out->host)
-		return fail(why, why_cap, "an empty or overlong host");
+		return why_fail(why, why_cap, "an empty or overlong host");
 	memcpy(out->host, host, hlen);
 	out->host[hlen] = '\0';
 	unsigned char probe[sizeof(struct in6_addr)];
 	if (out->host_is_ip) {
 		if (inet_pton(AF_INET6, out->host, probe) != 1)
-			return fail(why, why_cap, "not an IPv6 literal");
+			return why_fail(why, why_cap, "not an IPv6 literal");
 	} else if (inet_pton(AF_INET, out->host, probe) == 1) {
 		out->host_is_ip = 1;
 	}
 	if (port != NULL) {
 		if (parse_port(port, plen, out->port) != 0)
-			return fail(why, why_cap, "a bad port");
+			return why_fail(why, why_cap, "a bad port");
 	} else {
 		memcpy(out->port, "443", 4);
 	}
@@ -121,10 +111,10 @@ int https_url_parse(const char *url, https_url *out, char *why, size_t why_cap)
 	size_t rlen = strlen(rest);
 	size_t need = rlen + (rest[0] == '/' ? 0 : 1);
 	if (need >= sizeof out->target)
-		return fail(why, why_cap, "an overlong path");
+		return why_fail(why, why_cap, "an overlong path");
 	for (size_t i = 0; i < rlen; i++)
 		if ((unsigned char)rest[i] <= 0x20 || (unsigned char)rest[i] >= 0x7f)
-			return fail(why, why_cap, "a path with spaces or control characters");
+			return why_fail(why, why_cap, "a path with spaces or control characters");
 	size_t off = 0;
 	if (rest[0] != '/')
 		out->target[off++] = '/';
@@ -263,55 +253,55 @@ static int parse_head(const char *buf, const char *end, size_t max_body, struct 
 	memset(fr, 0, sizeof *fr);
 	if (end - buf < 12 ||
 	    (memcmp(buf, "HTTP/1.1 ", 9) != 0 && memcmp(buf, "HTTP/1.0 ", 9) != 0))
-		return fail(why, cap, "not an HTTP/1.x response");
+		return why_fail(why, cap, "not an HTTP/1.x response");
 	int status = 0;
 	for (int i = 9; i < 12; i++) {
 		if (buf[i] < '0' || buf[i] > '9')
-			return fail(why, cap, "a malformed status line");
+			return why_fail(why, cap, "a malformed status line");
 		status = status * 10 + (buf[i] - '0');
 	}
 	if (status != 200)
-		return fail(why, cap, "HTTP status %d (only 200 is accepted; no redirects)",
-		            status);
+		return why_fail(why, cap, "HTTP status %d (only 200 is accepted; no redirects)",
+		                status);
 	const char *line = memchr(buf, '\n', (size_t)(end - buf));
 	for (line = line + 1; line < end - 2;) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		if (eol == NULL || eol == line || eol[-1] != '\r')
-			return fail(why, cap, "a malformed header line");
+			return why_fail(why, cap, "a malformed header line");
 		const char *colon = memchr(line, ':', (size_t)(eol - line));
 		if (colon == NULL || colon == line)
-			return fail(why, cap, "a malformed header line");
+			return why_fail(why, cap, "a malformed header line");
 		for (const char *p = line; p < colon; p++)
 			if (!is_token_char(*p)) /* includes obs-fold's leading whitespace */
-				return fail(why, cap, "a malformed header name");
+				return why_fail(why, cap, "a malformed header name");
 		const char *v;
 		size_t vn;
 		header_value(colon + 1, eol - 1, &v, &vn);
 		size_t nlen = (size_t)(colon - line);
 		if (nlen == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
 			if (vn != 7 || strncasecmp(v, "chunked", 7) != 0 || fr->chunked)
-				return fail(why, cap, "an unsupported transfer encoding");
+				return why_fail(why, cap, "an unsupported transfer encoding");
 			fr->chunked = 1;
 		} else if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
 			size_t n = 0;
 			if (vn == 0 || vn > 12)
-				return fail(why, cap, "a bad Content-Length");
+				return why_fail(why, cap, "a bad Content-Length");
 			for (size_t i = 0; i < vn; i++) {
 				if (v[i] < '0' || v[i] > '9')
-					return fail(why, cap, "a bad Content-Length");
+					return why_fail(why, cap, "a bad Content-Length");
 				n = n * 10 + (size_t)(v[i] - '0');
 			}
 			if (fr->has_length && fr->length != n)
-				return fail(why, cap, "conflicting Content-Length headers");
+				return why_fail(why, cap, "conflicting Content-Length headers");
 			fr->has_length = 1;
 			fr->length = n;
 		}
 		line = eol + 1;
 	}
 	if (fr->chunked && fr->has_length)
-		return fail(why, cap, "both Content-Length and chunked");
+		return why_fail(why, cap, "both Content-Length and chunked");
 	if (fr->has_length && fr->length > max_body)
-		return fail(why, cap, "a body over %zu bytes", max_body);
+		return why_fail(why, cap, "a body over %zu bytes", max_body);
 	return 0;
 }
 
@@ -322,13 +312,13 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 	/* The decoded body is never longer than its encoding: one allocation. */
 	char *dst = malloc((size_t)(end - p) + 1);
 	if (dst == NULL)
-		return fail(why, cap, "out of memory");
+		return why_fail(why, cap, "out of memory");
 	size_t n = 0;
 	for (;;) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		if (eol == NULL) {
 			free(dst);
-			return (size_t)(end - p) > 64 ? fail(why, cap, "a malformed chunk size")
+			return (size_t)(end - p) > 64 ? why_fail(why, cap, "a malformed chunk size")
 			                              : 0;
 		}
 		size_t size = 0;
@@ -341,13 +331,13 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 			                                   : -1;
 			if (d < 0 || digits >= 8) {
 				free(dst);
-				return fail(why, cap, "a malformed chunk size");
+				return why_fail(why, cap, "a malformed chunk size");
 			}
 			size = size * 16 + (size_t)d;
 		}
 		if (digits == 0 || eol[-1] != '\r') {
 			free(dst);
-			return fail(why, cap, "a malformed chunk size");
+			return why_fail(why, cap, "a malformed chunk size");
 		}
 		p = eol + 1;
 		if (size == 0) {
@@ -360,7 +350,7 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 				}
 				if (t == p || t[-1] != '\r') {
 					free(dst);
-					return fail(why, cap, "a malformed trailer");
+					return why_fail(why, cap, "a malformed trailer");
 				}
 				if (t == p + 1) {
 					*out = dst;
@@ -372,7 +362,7 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 		}
 		if (size > max_body - n) {
 			free(dst);
-			return fail(why, cap, "a body over %zu bytes", max_body);
+			return why_fail(why, cap, "a body over %zu bytes", max_body);
 		}
 		if ((size_t)(end - p) < size + 2) {
 			free(dst);
@@ -380,7 +370,7 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 		}
 		if (p[size] != '\r' || p[size + 1] != '\n') {
 			free(dst);
-			return fail(why, cap, "a chunk without its CRLF");
+			return why_fail(why, cap, "a chunk without its CRLF");
 		}
 		memcpy(dst + n, p, size);
 		n += size;
@@ -397,9 +387,9 @@ int https_response_parse(const char *buf, size_t len, int eof, size_t max_body, 
 	const char *head_end = find_crlf2(buf, len < MAX_HEADER_BYTES ? len : MAX_HEADER_BYTES);
 	if (head_end == NULL) {
 		if (len >= MAX_HEADER_BYTES)
-			return fail(why, why_cap, "response headers over %d bytes",
-			            MAX_HEADER_BYTES);
-		return eof ? fail(why, why_cap, "the connection closed inside the headers") : 0;
+			return why_fail(why, why_cap, "response headers over %d bytes",
+			                MAX_HEADER_BYTES);
+		return eof ? why_fail(why, why_cap, "the connection closed inside the headers") : 0;
 	}
 	struct framing fr;
 	if (parse_head(buf, head_end, max_body, &fr, why, why_cap) != 0)
@@ -416,7 +406,7 @@ int https_response_parse(const char *buf, size_t len, int eof, size_t max_body, 
 			return 1;
 		}
 		if (rc == 0 && eof)
-			return fail(why, why_cap, "the connection closed inside the body");
+			return why_fail(why, why_cap, "the connection closed inside the body");
 		return rc;
 	}
 	if (fr.has_length) {
@@ -425,10 +415,10 @@ int https_response_parse(const char *buf, size_t len, int eof, size_t max_body, 
 			*body_len = fr.length;
 			return 1;
 		}
-		return eof ? fail(why, why_cap, "the connection closed inside the body") : 0;
+		return eof ? why_fail(why, why_cap, "the connection closed inside the body") : 0;
 	}
 	if (have > max_body)
-		return fail(why, why_cap, "a body over %zu bytes", max_body);
+		return why_fail(why, why_cap, "a body over %zu bytes", max_body);
 	if (!eof)
 		return 0;
 	*body = head_end;
@@ -470,7 +460,7 @@ static int connect_checked(const https_url *u, const https_get_options *opt, int
 	struct addrinfo *res = NULL;
 	int gai = getaddrinfo(u->host, u->port, &hints, &res);
 	if (gai != 0)
-		return fail(why, cap, "cannot resolve %s: %s", u->host, gai_strerror(gai));
+		return why_fail(why, cap, "cannot resolve %s: %s", u->host, gai_strerror(gai));
 	int fd = -1, refused = 0, tried = 0;
 	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
 		if (!opt->allow_private && !https_addr_is_public(ai->ai_addr)) {
@@ -494,8 +484,9 @@ static int connect_checked(const https_url *u, const https_get_options *opt, int
 	freeaddrinfo(res);
 	if (fd < 0) {
 		if (tried == 0 && refused > 0)
-			return fail(why, cap, "%s resolves only to non-public addresses", u->host);
-		return fail(why, cap, "cannot connect to %s:%s", u->host, u->port);
+			return why_fail(why, cap, "%s resolves only to non-public addresses",
+			                u->host);
+		return why_fail(why, cap, "cannot connect to %s:%s", u->host, u->port);
 	}
 	return fd;
 }
@@ -518,7 +509,7 @@ static SSL_CTX *client_ctx(const https_get_options *opt, char *why, size_t cap)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL) {
-		fail(why, cap, "cannot create a TLS context");
+		why_fail(why, cap, "cannot create a TLS context");
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -526,8 +517,8 @@ static SSL_CTX *client_ctx(const https_get_options *opt, char *why, size_t cap)
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
 	    (opt->ca_file != NULL && SSL_CTX_load_verify_locations(ctx, opt->ca_file, NULL) != 1)) {
 		SSL_CTX_free(ctx);
-		fail(why, cap, "cannot load the trust anchors%s%s", opt->ca_file ? " from " : "",
-		     opt->ca_file ? opt->ca_file : "");
+		why_fail(why, cap, "cannot load the trust anchors%s%s",
+		         opt->ca_file ? " from " : "", opt->ca_file ? opt->ca_file : "");
 		return NULL;
 	}
 	return ctx;
@@ -536,13 +527,13 @@ static SSL_CTX *client_ctx(const https_get_options *opt, char *why, size_t cap)
 static int tls_open(SSL *ssl, const https_url *u, int fd, int64_t deadline, char *why, size_t cap)
 {
 	if (SSL_set_fd(ssl, fd) != 1)
-		return fail(why, cap, "cannot attach the socket");
+		return why_fail(why, cap, "cannot attach the socket");
 	if (u->host_is_ip) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u->host) != 1)
-			return fail(why, cap, "cannot pin the certificate to %s", u->host);
+			return why_fail(why, cap, "cannot pin the certificate to %s", u->host);
 	} else if (SSL_set_tlsext_host_name(ssl, u->host) != 1 ||
 	           SSL_set1_host(ssl, u->host) != 1) {
-		return fail(why, cap, "cannot pin the certificate to %s", u->host);
+		return why_fail(why, cap, "cannot pin the certificate to %s", u->host);
 	}
 	for (;;) {
 		int rc = SSL_connect(ssl);
@@ -551,9 +542,9 @@ static int tls_open(SSL *ssl, const https_url *u, int fd, int64_t deadline, char
 		if (tls_wait(ssl, fd, rc, deadline) != 1) {
 			long vr = SSL_get_verify_result(ssl);
 			if (vr != X509_V_OK)
-				return fail(why, cap, "TLS certificate of %s refused: %s", u->host,
-				            X509_verify_cert_error_string(vr));
-			return fail(why, cap, "TLS handshake with %s failed", u->host);
+				return why_fail(why, cap, "TLS certificate of %s refused: %s",
+				                u->host, X509_verify_cert_error_string(vr));
+			return why_fail(why, cap, "TLS handshake with %s failed", u->host);
 		}
 	}
 }
@@ -596,10 +587,10 @@ static int chunk_walk(struct progress *p, const char *body, size_t len, size_t m
 		const char *eol = memchr(line, '\n', avail);
 		if (eol == NULL)
 			return avail > 64 && !p->in_trailers
-			           ? fail(why, cap, "a malformed chunk size")
+			           ? why_fail(why, cap, "a malformed chunk size")
 			           : 0;
 		if (eol == line || eol[-1] != '\r')
-			return fail(why, cap, "a malformed chunk line");
+			return why_fail(why, cap, "a malformed chunk line");
 		size_t line_len = (size_t)(eol - line) + 1;
 		if (p->in_trailers) {
 			p->chunk_pos += line_len;
@@ -615,22 +606,22 @@ static int chunk_walk(struct progress *p, const char *body, size_t len, size_t m
 			        : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
 			                                   : -1;
 			if (d < 0 || digits >= 8)
-				return fail(why, cap, "a malformed chunk size");
+				return why_fail(why, cap, "a malformed chunk size");
 			size = size * 16 + (size_t)d;
 		}
 		if (digits == 0)
-			return fail(why, cap, "a malformed chunk size");
+			return why_fail(why, cap, "a malformed chunk size");
 		if (size == 0) {
 			p->in_trailers = 1;
 			p->chunk_pos += line_len;
 			continue;
 		}
 		if (size > max_body - p->decoded)
-			return fail(why, cap, "a body over %zu bytes", max_body);
+			return why_fail(why, cap, "a body over %zu bytes", max_body);
 		if (avail < line_len + size + 2)
 			return 0;
 		if (line[line_len + size] != '\r' || line[line_len + size + 1] != '\n')
-			return fail(why, cap, "a chunk without its CRLF");
+			return why_fail(why, cap, "a chunk without its CRLF");
 		p->chunk_pos += line_len + size + 2;
 		p->decoded += size;
 	}
@@ -648,8 +639,8 @@ static int response_complete(struct progress *p, const char *buf, size_t len, in
 		p->scanned = upto;
 		if (end == NULL) {
 			if (len >= MAX_HEADER_BYTES)
-				return fail(why, cap, "response headers over %d bytes",
-				            MAX_HEADER_BYTES);
+				return why_fail(why, cap, "response headers over %d bytes",
+				                MAX_HEADER_BYTES);
 			return 0;
 		}
 		p->head_len = (size_t)(end - buf);
@@ -662,7 +653,7 @@ static int response_complete(struct progress *p, const char *buf, size_t len, in
 	if (p->fr.has_length)
 		return body >= p->fr.length;
 	if (body > max_body)
-		return fail(why, cap, "a body over %zu bytes", max_body);
+		return why_fail(why, cap, "a body over %zu bytes", max_body);
 	return eof;
 }
 
@@ -682,7 +673,7 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 	                 strchr(u->host, ':') ? "]" : "", strcmp(u->port, "443") ? ":" : "",
 	                 strcmp(u->port, "443") ? u->port : "");
 	if (n < 0 || (size_t)n >= sizeof req || tls_send(ssl, fd, req, (size_t)n, deadline) != 0)
-		return fail(why, cap, "cannot send the request to %s", u->host);
+		return why_fail(why, cap, "cannot send the request to %s", u->host);
 	struct rx rx = {0};
 	struct progress prog = {0};
 	size_t limit = MAX_HEADER_BYTES + max_body + MAX_FRAMING_BYTES;
@@ -692,7 +683,7 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 		 * arriving (a trickling peer must not hold a worker). */
 		if (now_ms() >= deadline) {
 			free(rx.buf);
-			return fail(why, cap, "reading from %s timed out", u->host);
+			return why_fail(why, cap, "reading from %s timed out", u->host);
 		}
 		if (rx.cap - rx.len < 4096) {
 			size_t ncap = rx.cap ? rx.cap * 2 : 8192;
@@ -701,8 +692,8 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 			char *g = ncap > rx.len ? realloc(rx.buf, ncap) : NULL;
 			if (g == NULL) {
 				free(rx.buf);
-				return fail(why, cap, "response from %s over %zu bytes", u->host,
-				            limit);
+				return why_fail(why, cap, "response from %s over %zu bytes",
+				                u->host, limit);
 			}
 			rx.buf = g;
 			rx.cap = ncap;
@@ -715,16 +706,16 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 			int w = tls_wait(ssl, fd, r, deadline);
 			if (w < 0) {
 				free(rx.buf);
-				return fail(why, cap, "reading from %s failed or timed out",
-				            u->host);
+				return why_fail(why, cap, "reading from %s failed or timed out",
+				                u->host);
 			}
 			eof = w == 0;
 		}
 		int rc = response_complete(&prog, rx.buf, rx.len, eof, max_body, why, cap);
 		if (rc < 0 || (rc == 0 && eof)) {
 			if (rc == 0)
-				fail(why, cap, "the connection closed inside the %s",
-				     prog.head_len > 0 ? "body" : "headers");
+				why_fail(why, cap, "the connection closed inside the %s",
+				         prog.head_len > 0 ? "body" : "headers");
 			free(rx.buf);
 			return -1;
 		}
@@ -746,7 +737,7 @@ static int exchange(SSL *ssl, int fd, const https_url *u, size_t max_body, int64
 	free(owned);
 	free(rx.buf);
 	if (out == NULL)
-		return fail(why, cap, "out of memory");
+		return why_fail(why, cap, "out of memory");
 	*body = out;
 	*body_len = blen;
 	return 0;
@@ -773,7 +764,7 @@ int https_get(const char *url, const https_get_options *opt, char **body, size_t
 	SSL *ssl = SSL_new(ctx);
 	int fd = ssl != NULL ? connect_checked(&u, opt, deadline, why, why_cap) : -1;
 	if (ssl == NULL)
-		fail(why, why_cap, "cannot create a TLS session");
+		why_fail(why, why_cap, "cannot create a TLS session");
 	if (fd >= 0 && tls_open(ssl, &u, fd, deadline, why, why_cap) == 0)
 		rc = exchange(ssl, fd, &u, max_body, deadline, body, len, why, why_cap);
 	SSL_free(ssl);

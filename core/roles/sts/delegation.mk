@@ -17,7 +17,8 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_delegation_constraints
 tests/fuzz/fuzz_delegation_constraints: $(top_srcdir)/tests/fuzz/fuzz_delegation_constraints.c \
-		$(top_srcdir)/core/roles/sts/delegation.c $(top_srcdir)/core/util/arena.c
+		$(top_srcdir)/core/roles/sts/delegation.c $(top_srcdir)/core/util/arena.c \
+		$(top_srcdir)/core/util/rfc3339.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) \
 		$(JANSSON_CFLAGS) -o $@ $^ $(JANSSON_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_delegation_constraints.c \

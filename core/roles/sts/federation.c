@@ -1,6 +1,8 @@
 /* federation.c — see federation.h. */
 #include "roles/sts/federation.h"
 
+#include "util/why.h"
+
 #include "roles/sts/idtoken.h"
 #include "roles/sts/jwt.h"
 #include "util/arena.h"
@@ -104,19 +106,6 @@ static void cache_put(const char *key, const char *jwks, size_t len, int64_t now
 
 /* ---- fetching ----------------------------------------------------------------------- */
 
-static int fail(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-	if (why != NULL && cap > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static int fetch_keys(const settings *st, const char *url, char **jwks, size_t *len, char *why,
                       size_t cap)
 {
@@ -134,7 +123,7 @@ static int fetch_keys(const settings *st, const char *url, char **jwks, size_t *
 	};
 	char reason[192];
 	if (https_get(url, &opt, jwks, len, reason, sizeof reason) != 0)
-		return fail(why, cap, "issuer keys unavailable: %s", reason);
+		return why_fail(why, cap, "issuer keys unavailable: %s", reason);
 	/* A key set is an object with a "keys" array; anything else is not
 	 * cached (the next exchange tries again). */
 	json_error_t je;
@@ -144,7 +133,7 @@ static int fetch_keys(const settings *st, const char *url, char **jwks, size_t *
 	if (!ok) {
 		free(*jwks);
 		*jwks = NULL;
-		return fail(why, cap, "issuer keys unavailable: not a JWK set");
+		return why_fail(why, cap, "issuer keys unavailable: not a JWK set");
 	}
 	return 0;
 }
@@ -160,13 +149,13 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	jwt j;
 	char reason[192];
 	if (jwt_parse(id_token, strlen(id_token), &j, reason, sizeof reason) != 0) {
-		fail(why, why_cap, "malformed id_token: %s", reason);
+		why_fail(why, why_cap, "malformed id_token: %s", reason);
 		return STS_FEDERATION_REJECTED;
 	}
 	const char *iss = json_string_value(json_object_get(j.claims, "iss"));
 	if (iss == NULL || iss[0] == '\0') {
 		jwt_free(&j);
-		fail(why, why_cap, "id_token has no iss");
+		why_fail(why, why_cap, "id_token has no iss");
 		return STS_FEDERATION_REJECTED;
 	}
 	caracal_subject_issuer reg = {.size = sizeof reg};
@@ -176,13 +165,13 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	if (rc == CARACAL_E_NOTFOUND ||
 	    (rc == CARACAL_OK && (reg.jwks_url == NULL || reg.audience == NULL))) {
 		jwt_free(&j);
-		fail(why, why_cap, "issuer not registered for the zone");
+		why_fail(why, why_cap, "issuer not registered for the zone");
 		return STS_FEDERATION_REJECTED;
 	}
 	if (rc != CARACAL_OK) {
 		jwt_free(&j);
 		log_error("sts", "subject issuer lookup: %s", err.message);
-		fail(why, why_cap, "storage unavailable");
+		why_fail(why, why_cap, "storage unavailable");
 		return STS_FEDERATION_UNAVAILABLE;
 	}
 
@@ -190,7 +179,7 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	char *key = arena_alloc(arena, klen);
 	if (key == NULL) {
 		jwt_free(&j);
-		fail(why, why_cap, "out of memory");
+		why_fail(why, why_cap, "out of memory");
 		return STS_FEDERATION_UNAVAILABLE;
 	}
 	snprintf(key, klen, "%s\n%s\n%s", zone, reg.issuer, reg.jwks_url);
@@ -224,7 +213,7 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	free(jwks);
 	if (rc != 0) {
 		jwt_free(&j);
-		fail(why, why_cap, "%s", reason);
+		why_fail(why, why_cap, "%s", reason);
 		return STS_FEDERATION_REJECTED;
 	}
 	const json_t *sub = json_object_get(j.claims, "sub");
@@ -232,7 +221,7 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	*issuer = arena_strndup(arena, reg.issuer, strlen(reg.issuer));
 	jwt_free(&j);
 	if (*subject == NULL || *issuer == NULL) {
-		fail(why, why_cap, "out of memory");
+		why_fail(why, why_cap, "out of memory");
 		return STS_FEDERATION_UNAVAILABLE;
 	}
 	return STS_FEDERATION_OK;

@@ -1,23 +1,12 @@
 /* idtoken.c — see idtoken.h. */
 #include "roles/sts/idtoken.h"
 
+#include "util/why.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-	if (why != NULL && cap > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Decode one UTF-8 sequence at s (n bytes left): the code point, or -1 for
  * an invalid (overlong, surrogate, out of range, truncated) sequence. */
@@ -67,31 +56,31 @@ static int is_space(int32_t cp)
 int sts_subject_acceptable(const char *sub, size_t len, char *why, size_t why_cap)
 {
 	if (sub == NULL || len == 0)
-		return fail(why, why_cap, "sub is empty");
+		return why_fail(why, why_cap, "sub is empty");
 	if (len > STS_SUBJECT_MAX)
-		return fail(why, why_cap, "sub is longer than %d bytes", STS_SUBJECT_MAX);
+		return why_fail(why, why_cap, "sub is longer than %d bytes", STS_SUBJECT_MAX);
 	if (len >= 8 && memcmp(sub, "caracal:", 8) == 0)
-		return fail(why, why_cap, "sub is in the reserved caracal: namespace");
+		return why_fail(why, why_cap, "sub is in the reserved caracal: namespace");
 	const unsigned char *p = (const unsigned char *)sub;
 	int32_t first = -1, last = -1;
 	for (size_t i = 0; i < len;) {
 		size_t used = 0;
 		int32_t cp = utf8_next(p + i, len - i, &used);
 		if (cp < 0)
-			return fail(why, why_cap, "sub is not valid UTF-8");
+			return why_fail(why, why_cap, "sub is not valid UTF-8");
 		if (cp == 0xFFFD)
-			return fail(why, why_cap, "sub holds U+FFFD");
+			return why_fail(why, why_cap, "sub holds U+FFFD");
 		if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
-			return fail(why, why_cap, "sub holds a control character");
+			return why_fail(why, why_cap, "sub holds a control character");
 		if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
-			return fail(why, why_cap, "sub holds a bidirectional control");
+			return why_fail(why, why_cap, "sub holds a bidirectional control");
 		if (first < 0)
 			first = cp;
 		last = cp;
 		i += used;
 	}
 	if (is_space(first) || is_space(last))
-		return fail(why, why_cap, "sub has leading or trailing white space");
+		return why_fail(why, why_cap, "sub has leading or trailing white space");
 	return 0;
 }
 
@@ -115,26 +104,15 @@ int sts_idtoken_verify(const jwt *j, const char *token, const char *jwks, size_t
 	const json_t *c = j->claims;
 	const char *iss = json_string_value(json_object_get(c, "iss"));
 	if (iss == NULL || strcmp(iss, issuer) != 0)
-		return fail(why, why_cap, "wrong issuer");
+		return why_fail(why, why_cap, "wrong issuer");
 	if (audience == NULL || audience[0] == '\0' ||
 	    !audience_holds(json_object_get(c, "aud"), audience))
-		return fail(why, why_cap, "wrong audience");
-	const json_t *exp = json_object_get(c, "exp");
-	if (!json_is_integer(exp))
-		return fail(why, why_cap, "no exp");
-	if (json_integer_value(exp) + JWT_LEEWAY_S <= now_s)
-		return fail(why, why_cap, "expired");
-	const json_t *iat = json_object_get(c, "iat");
-	if (iat != NULL &&
-	    (!json_is_integer(iat) || json_integer_value(iat) > now_s + JWT_LEEWAY_S))
-		return fail(why, why_cap, "issued in the future");
-	const json_t *nbf = json_object_get(c, "nbf");
-	if (nbf != NULL &&
-	    (!json_is_integer(nbf) || json_integer_value(nbf) > now_s + JWT_LEEWAY_S))
-		return fail(why, why_cap, "not yet valid");
+		return why_fail(why, why_cap, "wrong audience");
+	if (jwt_check_times(j, now_s, why, why_cap) != 0)
+		return -1;
 	const json_t *sub = json_object_get(c, "sub");
 	if (!json_is_string(sub))
-		return fail(why, why_cap, "no sub");
+		return why_fail(why, why_cap, "no sub");
 	return sts_subject_acceptable(json_string_value(sub), json_string_length(sub), why,
 	                              why_cap);
 }

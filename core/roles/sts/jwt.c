@@ -1,6 +1,8 @@
 /* jwt.c — see jwt.h. */
 #include "roles/sts/jwt.h"
 
+#include "util/why.h"
+
 #include "util/b64.h"
 
 #include <openssl/bn.h>
@@ -14,19 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-	if (why != NULL && cap > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static json_t *decode_json_part(const char *p, size_t n)
 {
@@ -55,26 +44,26 @@ int jwt_parse(const char *token, size_t len, jwt *out, char *why, size_t why_cap
 {
 	memset(out, 0, sizeof *out);
 	if (len == 0 || len > JWT_MAX_TOKEN)
-		return fail(why, why_cap, "token length out of bounds");
+		return why_fail(why, why_cap, "token length out of bounds");
 	const char *d1 = memchr(token, '.', len);
 	const char *d2 = d1 != NULL ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
 	if (d1 == NULL || d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL)
-		return fail(why, why_cap, "not a compact JWS");
+		return why_fail(why, why_cap, "not a compact JWS");
 	out->header = decode_json_part(token, (size_t)(d1 - token));
 	out->claims = decode_json_part(d1 + 1, (size_t)(d2 - d1 - 1));
 	if (out->header == NULL || out->claims == NULL) {
 		jwt_free(out);
-		return fail(why, why_cap, "malformed header or claims");
+		return why_fail(why, why_cap, "malformed header or claims");
 	}
 	out->alg = json_string_value(json_object_get(out->header, "alg"));
 	out->kid = json_string_value(json_object_get(out->header, "kid"));
 	if (out->alg == NULL) {
 		jwt_free(out);
-		return fail(why, why_cap, "no alg");
+		return why_fail(why, why_cap, "no alg");
 	}
 	if (json_object_get(out->header, "crit") != NULL) {
 		jwt_free(out);
-		return fail(why, why_cap, "unsupported crit header");
+		return why_fail(why, why_cap, "unsupported crit header");
 	}
 	size_t slen = len - (size_t)(d2 + 1 - token);
 	out->signature = malloc(slen + 1);
@@ -82,7 +71,7 @@ int jwt_parse(const char *token, size_t len, jwt *out, char *why, size_t why_cap
 	    out->signature != NULL ? b64url_decode(d2 + 1, slen, out->signature, slen + 1) : -1;
 	if (n <= 0) {
 		jwt_free(out);
-		return fail(why, why_cap, "malformed signature");
+		return why_fail(why, why_cap, "malformed signature");
 	}
 	out->signature_len = (size_t)n;
 	out->signing_input_len = (size_t)(d2 - token);
@@ -252,12 +241,12 @@ static int verify_with(const jwt *j, const char *token, const char *jwks, size_t
                        const jose_alg *algs, int foreign, char *why, size_t why_cap)
 {
 	if (j->kid == NULL)
-		return fail(why, why_cap, "no kid");
+		return why_fail(why, why_cap, "no kid");
 	const jose_alg *a = algs;
 	while (a->name != NULL && strcmp(a->name, j->alg) != 0)
 		a++;
 	if (a->name == NULL)
-		return fail(why, why_cap, "algorithm %.16s not accepted", j->alg);
+		return why_fail(why, why_cap, "algorithm %.16s not accepted", j->alg);
 
 	json_error_t je;
 	json_t *set = json_loadb(jwks, jwks_len, 0, &je);
@@ -275,7 +264,7 @@ static int verify_with(const jwt *j, const char *token, const char *jwks, size_t
 	}
 	if (jwk == NULL) {
 		json_decref(set);
-		return fail(why, why_cap, "unknown kid");
+		return why_fail(why, why_cap, "unknown kid");
 	}
 	const char *kty = json_string_value(json_object_get(jwk, "kty"));
 	const char *kalg = json_string_value(json_object_get(jwk, "alg"));
@@ -285,18 +274,18 @@ static int verify_with(const jwt *j, const char *token, const char *jwks, size_t
 	    (kalg != NULL && strcmp(kalg, j->alg) != 0) ||
 	    (a->crv != NULL && (crv == NULL || strcmp(crv, a->crv) != 0))) {
 		json_decref(set);
-		return fail(why, why_cap, "algorithm does not match the key");
+		return why_fail(why, why_cap, "algorithm does not match the key");
 	}
 	/* A foreign key marked for encryption is not a signing key. */
 	if (foreign && use != NULL &&
 	    (!json_is_string(use) || strcmp(json_string_value(use), "sig") != 0)) {
 		json_decref(set);
-		return fail(why, why_cap, "key is not for signatures");
+		return why_fail(why, why_cap, "key is not for signatures");
 	}
 	EVP_PKEY *pkey = jwk_to_key(jwk);
 	json_decref(set);
 	if (pkey == NULL)
-		return fail(why, why_cap, "unusable key");
+		return why_fail(why, why_cap, "unusable key");
 
 	int ok = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -320,7 +309,7 @@ done:
 	OPENSSL_free(der);
 	EVP_MD_CTX_free(md);
 	EVP_PKEY_free(pkey);
-	return ok ? 0 : fail(why, why_cap, "bad signature");
+	return ok ? 0 : why_fail(why, why_cap, "bad signature");
 }
 
 int jwt_verify_signature(const jwt *j, const char *token, const char *jwks, size_t jwks_len,
@@ -335,13 +324,32 @@ int jwt_verify_federated(const jwt *j, const char *token, const char *jwks, size
 	return verify_with(j, token, jwks, jwks_len, federation_algs, 1, why, why_cap);
 }
 
+int jwt_check_times(const jwt *j, int64_t now_s, char *why, size_t why_cap)
+{
+	const json_t *c = j->claims;
+	const json_t *exp = json_object_get(c, "exp");
+	if (!json_is_integer(exp))
+		return why_fail(why, why_cap, "no exp");
+	if (json_integer_value(exp) + JWT_LEEWAY_S <= now_s)
+		return why_fail(why, why_cap, "expired");
+	const json_t *iat = json_object_get(c, "iat");
+	if (iat != NULL &&
+	    (!json_is_integer(iat) || json_integer_value(iat) > now_s + JWT_LEEWAY_S))
+		return why_fail(why, why_cap, "issued in the future");
+	const json_t *nbf = json_object_get(c, "nbf");
+	if (nbf != NULL &&
+	    (!json_is_integer(nbf) || json_integer_value(nbf) > now_s + JWT_LEEWAY_S))
+		return why_fail(why, why_cap, "not yet valid");
+	return 0;
+}
+
 int jwt_check_claims(const jwt *j, const char *issuer, const char *zone, const char *expected_use,
                      int64_t now_s, char *why, size_t why_cap)
 {
 	const json_t *c = j->claims;
 	const char *iss = json_string_value(json_object_get(c, "iss"));
 	if (iss == NULL || strcmp(iss, issuer) != 0)
-		return fail(why, why_cap, "wrong issuer");
+		return why_fail(why, why_cap, "wrong issuer");
 	const json_t *aud = json_object_get(c, "aud");
 	int aud_ok = json_is_string(aud) && strcmp(json_string_value(aud), issuer) == 0;
 	if (json_is_array(aud)) {
@@ -352,25 +360,14 @@ int jwt_check_claims(const jwt *j, const char *issuer, const char *zone, const c
 		    aud_ok = 1;
 	}
 	if (!aud_ok)
-		return fail(why, why_cap, "wrong audience");
-	const json_t *exp = json_object_get(c, "exp");
-	if (!json_is_integer(exp))
-		return fail(why, why_cap, "no exp");
-	if (json_integer_value(exp) + JWT_LEEWAY_S <= now_s)
-		return fail(why, why_cap, "expired");
-	const json_t *iat = json_object_get(c, "iat");
-	if (iat != NULL &&
-	    (!json_is_integer(iat) || json_integer_value(iat) > now_s + JWT_LEEWAY_S))
-		return fail(why, why_cap, "issued in the future");
-	const json_t *nbf = json_object_get(c, "nbf");
-	if (nbf != NULL &&
-	    (!json_is_integer(nbf) || json_integer_value(nbf) > now_s + JWT_LEEWAY_S))
-		return fail(why, why_cap, "not yet valid");
+		return why_fail(why, why_cap, "wrong audience");
+	if (jwt_check_times(j, now_s, why, why_cap) != 0)
+		return -1;
 	const char *z = json_string_value(json_object_get(c, "zone_id"));
 	if (z == NULL || strcmp(z, zone) != 0)
-		return fail(why, why_cap, "wrong zone");
+		return why_fail(why, why_cap, "wrong zone");
 	const char *use = json_string_value(json_object_get(c, "use"));
 	if (use == NULL || strcmp(use, expected_use) != 0)
-		return fail(why, why_cap, "wrong use");
+		return why_fail(why, why_cap, "wrong use");
 	return 0;
 }

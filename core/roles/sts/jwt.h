@@ -43,6 +43,10 @@ int jwt_verify_signature(const jwt *j, const char *token, const char *jwks, size
 int jwt_verify_federated(const jwt *j, const char *token, const char *jwks, size_t jwks_len,
                          char *why, size_t why_cap);
 
+/* The time claims: exp required and not passed, iat (when present) an
+ * integer not in the future, nbf (when present) honoured; leeway 60 s. */
+int jwt_check_times(const jwt *j, int64_t now_s, char *why, size_t why_cap);
+
 /* The claim checks of §2.6: iss equals issuer, aud (string or array)
  * contains issuer, exp present and not passed, iat not in the future, nbf
  * honoured, zone_id equals zone, use equals expected_use; leeway 60 s. */
