@@ -120,7 +120,7 @@ TESTS += tests/integration/test_sts.sh tests/integration/test_federation.sh \
 	tests/integration/test_delegation.sh
 endif
 EXTRA_DIST += tests/integration/test_sts.sh tests/integration/test_federation.sh \
-	tests/integration/test_delegation.sh \
+	tests/integration/test_delegation.sh tests/integration/sts_lib.sh \
 	tests/integration/idp.py
 EXTRA_DIST += tests/bench/mint.sh
 

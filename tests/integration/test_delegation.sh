@@ -6,71 +6,14 @@
 # Python's sqlite3 (the same rows the Coordinator will write). The gateway's
 # HMAC signature is computed independently in Python. Mandates are verified
 # by PyJWT against our JWKS.
-set -u
-builddir=${CARACAL_BUILDDIR:?run through make check}
-srcdir=${CARACAL_SRCDIR:?run through make check}
-command -v curl >/dev/null || { echo "curl is needed (apt-get install curl)"; exit 99; }
-py=/usr/bin/python3
-"$py" -c 'import jwt, cryptography, sqlite3' 2>/dev/null ||
-	{ echo "PyJWT is needed (apt-get install python3-jwt python3-cryptography)"; exit 99; }
+test_name=deleg
+. "${CARACAL_SRCDIR:?run through make check}/tests/integration/sts_lib.sh"
+"$py" -c "import sqlite3" 2>/dev/null || { echo "python3 sqlite3 is needed"; exit 99; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/caracal-deleg.XXXXXX")
-chmod 700 "$tmp"
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- caracald log:"
-	tail -30 "$tmp/log" 2>/dev/null
-	exit 1
-}
-pass() { echo "ok - $*"; }
-
-mkdir -m 755 "$tmp/plugins"
-for p in audit_file storage_sqlite signer_file policy_rules stream_local; do
-	so="$builddir/plugins/$p/.libs/$p.so"
-	[ -f "$so" ] || { echo "SKIP: $p not built"; exit 77; }
-	cp "$so" "$tmp/plugins/" && chmod 755 "$tmp/plugins/$p.so"
-done
-mkdir -m 700 "$tmp/var"
 gwkey=$(openssl rand -hex 32)
 printf '%s\n' "$gwkey" >"$tmp/var/gateway.key"
 chmod 600 "$tmp/var/gateway.key"
-cat >"$tmp/caracal.yaml" <<YAML
-mode: development
-data_dir: $tmp/var
-plugin_dir: $tmp/plugins
-threads: {loops: 1, workers: 2}
-sts: {listen: "127.0.0.1:0", issuer: "http://127.0.0.1:8080", gateway_hmac_key_file: gateway.key}
-admin: {listen: "127.0.0.1:0", token_file: admin.token}
-audit: {sinks: [audit]}
-storage: db
-signer: keys
-policy: rules
-stream: bus
-streams: {hmac_key_file: streams.key}
-plugins:
-  audit: {plugin: audit_file, path: audit, hmac_key_file: audit.key}
-  bus: {plugin: stream_local}
-  db: {plugin: storage_sqlite, path: caracal.db}
-  keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek}
-  rules: {plugin: policy_rules}
-YAML
-"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
-pid=$!
-port_of() { sed -n "s/.*\"$1 listening on [^\"]*(port \([0-9]*\),.*/\1/p" "$tmp/log" | head -1; }
-for _ in $(seq 1 100); do
-	[ -n "$(port_of admin)" ] && break
-	kill -0 "$pid" 2>/dev/null || fail "caracald exited at start"
-	sleep 0.1
-done
-sts=$(port_of sts); adm=$(port_of admin)
-ctl=("$builddir/caracalctl" -c "$tmp/caracal.yaml" --set "admin.listen=127.0.0.1:$adm" --json)
-json() { "$py" -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+start_caracald ", gateway_hmac_key_file: gateway.key"
 
 zone=$("${ctl[@]}" zone create deleg | json "['id']") || fail "zone"
 "${ctl[@]}" app create --zone deleg planner >"$tmp/a.json" || fail "app a"

@@ -7,34 +7,13 @@
 # session mandates, which PyJWT verifies against our JWKS. Every refusal
 # answers 401 invalid_token (400 for a federation request carrying other
 # fields) and is audited.
-set -u
-builddir=${CARACAL_BUILDDIR:?run through make check}
-srcdir=${CARACAL_SRCDIR:?run through make check}
-command -v curl >/dev/null || { echo "curl is needed (apt-get install curl)"; exit 99; }
-py=/usr/bin/python3
-"$py" -c 'import jwt, cryptography' 2>/dev/null ||
-	{ echo "PyJWT is needed (apt-get install python3-jwt python3-cryptography)"; exit 99; }
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/caracal-fed.XXXXXX")
-chmod 700 "$tmp"
-pid="" idp=""
-cleanup() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	[ -n "$idp" ] && kill -9 "$idp" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- caracald log:"
-	tail -30 "$tmp/log" 2>/dev/null
-	exit 1
-}
-pass() { echo "ok - $*"; }
+test_name=fed
+. "${CARACAL_SRCDIR:?run through make check}/tests/integration/sts_lib.sh"
 
 mkdir -m 700 "$tmp/idp"
 "$py" "$srcdir/tests/integration/idp.py" serve "$tmp/idp" 2>"$tmp/idp.log" &
 idp=$!
+also_kill "$idp"
 for _ in $(seq 1 100); do
 	[ -f "$tmp/idp/port" ] && break
 	kill -0 "$idp" 2>/dev/null || { cat "$tmp/idp.log"; fail "idp.py exited"; }
@@ -45,46 +24,7 @@ issuer="https://idp.example.test"
 jwks_url="https://127.0.0.1:$idp_port/jwks"
 audience="caracal-test-audience"
 
-mkdir -m 755 "$tmp/plugins"
-for p in audit_file storage_sqlite signer_file policy_rules stream_local; do
-	so="$builddir/plugins/$p/.libs/$p.so"
-	[ -f "$so" ] || { echo "SKIP: $p not built"; exit 77; }
-	cp "$so" "$tmp/plugins/" && chmod 755 "$tmp/plugins/$p.so"
-done
-cat >"$tmp/caracal.yaml" <<YAML
-mode: development
-data_dir: $tmp/var
-plugin_dir: $tmp/plugins
-threads: {loops: 1, workers: 2}
-sts:
-  listen: "127.0.0.1:0"
-  issuer: "http://127.0.0.1:8080"
-  federation: {ca_file: $tmp/idp/ca.pem, allow_private_networks: true}
-admin: {listen: "127.0.0.1:0", token_file: admin.token}
-audit: {sinks: [audit]}
-storage: db
-signer: keys
-policy: rules
-stream: bus
-streams: {hmac_key_file: streams.key}
-plugins:
-  audit: {plugin: audit_file, path: audit, hmac_key_file: audit.key}
-  bus: {plugin: stream_local}
-  db: {plugin: storage_sqlite, path: caracal.db}
-  keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek}
-  rules: {plugin: policy_rules}
-YAML
-"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
-pid=$!
-port_of() { sed -n "s/.*\"$1 listening on [^\"]*(port \([0-9]*\),.*/\1/p" "$tmp/log" | head -1; }
-for _ in $(seq 1 100); do
-	[ -n "$(port_of admin)" ] && break
-	kill -0 "$pid" 2>/dev/null || fail "caracald exited at start"
-	sleep 0.1
-done
-sts=$(port_of sts); adm=$(port_of admin)
-ctl=("$builddir/caracalctl" -c "$tmp/caracal.yaml" --set "admin.listen=127.0.0.1:$adm" --json)
-json() { "$py" -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+start_caracald ", federation: {ca_file: $tmp/idp/ca.pem, allow_private_networks: true}"
 
 zone=$("${ctl[@]}" zone create fed | json "['id']") || fail "zone create"
 "${ctl[@]}" app create --zone fed portal >"$tmp/app.json" || fail "app create"
@@ -309,7 +249,7 @@ c=$(decide "$own" "$alice2" "{\"decision\":\"rejected\",\"binding\":\"$ownbind\"
 pass "no approval from the requester's own authority line (403), nor from another subject (403); the subject's other session decides"
 
 # The issuer's keys are unreachable: refused, not trusted blindly.
-kill -9 "$idp"; wait "$idp" 2>/dev/null; idp=""
+kill -9 "$idp"; wait "$idp" 2>/dev/null
 zone2=$("${ctl[@]}" zone create fed2 | json "['id']") || fail "zone 2"
 "${ctl[@]}" app create --zone fed2 portal2 >"$tmp/app2.json" || fail "app 2"
 app2=$(json "['id']" <"$tmp/app2.json"); secret2=$(json "['client_secret']" <"$tmp/app2.json")
