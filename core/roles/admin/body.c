@@ -1,5 +1,6 @@
 /* body.c — see body.h. */
 #include "roles/admin/body.h"
+#include "util/rfc3339.h"
 
 #include <caracal/storage.h>
 
@@ -463,74 +464,14 @@ int admin_valid_issuer(const char *s, int allow_http, char *why, size_t cap)
 	return url_host_port_ok(p, alen, "'issuer'", why, cap);
 }
 
-static int digits(const char *s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 1;
-}
-
 int admin_parse_rfc3339(const char *s, int64_t *us)
 {
-	int Y, M, D, h, m, sec;
-	if (strlen(s) < 20 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
-	    s[7] != '-' || !digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
-	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &m) || s[16] != ':' ||
-	    !digits(s + 17, 2, &sec))
+	/* One RFC 3339 reader for the whole daemon (util/rfc3339.c); times
+	 * before 1970 are not expiry times anyone means. */
+	int64_t v;
+	if (rfc3339_parse(s, &v) != 0 || v < 0)
 		return -1;
-	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		return -1;
-	const char *p = s + 19;
-	int64_t frac = 0;
-	if (*p == '.') {
-		int nd = 0;
-		p++;
-		while (isdigit((unsigned char)*p)) {
-			if (nd < 6) {
-				frac = frac * 10 + (*p - '0');
-				nd++;
-			}
-			p++;
-		}
-		if (nd == 0)
-			return -1;
-		while (nd++ < 6)
-			frac *= 10;
-	}
-	int64_t off = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om;
-		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 ||
-		    om > 59)
-			return -1;
-		off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	struct tm tm = {.tm_year = Y - 1900,
-	                .tm_mon = M - 1,
-	                .tm_mday = D,
-	                .tm_hour = h,
-	                .tm_min = m,
-	                .tm_sec = sec > 59 ? 59 : sec};
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	struct tm back;
-	gmtime_r(&t, &back);
-	if (back.tm_mday != D) /* 31 February */
-		return -1;
-	*us = ((int64_t)t - off) * 1000000 + frac;
+	*us = v;
 	return 0;
 }
 
