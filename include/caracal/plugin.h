@@ -12,7 +12,8 @@
  *   1.1  2026-11  storage: optional mint_write (a mint's writes in one
  *                 transaction) and struct caracal_mint_write; optional
  *                 approval_get_or_create (one live hold per binding);
- *                 optional application_find (by id, whatever the zone).
+ *                 optional application_find (by id, whatever the zone);
+ *                 optional approval_sweep (old holds deleted).
  *   1.0  2026-11  first stable ABI: descriptor, host services, and the
  *                 signer, policy, storage, stream and audit sink vtables.
  *

@@ -361,6 +361,11 @@ typedef struct caracal_storage_ops {
 	 * application_get zone by zone. */
 	int (*application_find)(void *tctx, const char *id, caracal_arena *arena,
 	                        caracal_application *out, caracal_error *err);
+	/* Delete the holds whose last event (consumption, rejection or expiry)
+	 * is before before_us; *count (when not NULL) receives how many. The
+	 * host calls it now and then (spec sts.md §2.17: an hourly sweep of holds
+	 * older than 24 h); without it holds accumulate. */
+	int (*approval_sweep)(void *tctx, int64_t before_us, uint64_t *count, caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

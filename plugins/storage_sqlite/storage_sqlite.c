@@ -1706,6 +1706,29 @@ static int op_approval_create(void *tctx, const caracal_approval *in, caracal_er
 	return tx_end(t, appr_insert(t, &a, what, err), what, err);
 }
 
+static const char sql_appr_sweep[] =
+    "DELETE FROM approvals WHERE max(coalesce(consumed_at_us, 0), coalesce(rejected_at_us, 0),"
+    " expires_at_us) < ?1";
+
+static int op_approval_sweep(void *tctx, int64_t before_us, uint64_t *count, caracal_error *err)
+{
+	static const char what[] = "approval_sweep";
+	ss_thread *t = tctx;
+	sqlite3_stmt *st;
+	int rc = tx_begin(t, 1, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	if ((rc = prep(t, sql_appr_sweep, &st, what, err)) == CARACAL_OK) {
+		sqlite3_bind_int64(st, 1, before_us);
+		rc = step_done(t, st, what, err);
+	}
+	uint64_t n = rc == CARACAL_OK ? (uint64_t)sqlite3_changes(t->db) : 0;
+	rc = tx_end(t, rc, what, err);
+	if (count != NULL)
+		*count = rc == CARACAL_OK ? n : 0;
+	return rc;
+}
+
 static const char sql_appr_drop_expired[] =
     "DELETE FROM approvals WHERE zone_id = ?1 AND principal_id = ?2 AND session_id = ?3"
     " AND binding_hex = ?4 AND consumed_at_us IS NULL AND expires_at_us <= ?5";
@@ -2327,4 +2350,5 @@ const caracal_storage_ops ss_storage_ops = {
     .mint_write = op_mint_write,
     .approval_get_or_create = op_approval_get_or_create,
     .application_find = op_application_find,
+    .approval_sweep = op_approval_sweep,
 };

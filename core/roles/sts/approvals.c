@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,29 @@ int approval_new_id(char out[37])
 	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 	         b[13], b[14], b[15]);
 	return 0;
+}
+
+/* ---- sweeping ------------------------------------------------------------------ */
+
+#define SWEEP_EVERY_US (3600LL * 1000000)
+#define SWEEP_RETAIN_US (24LL * 3600 * 1000000)
+
+static _Atomic int64_t last_sweep_us;
+
+void approval_sweep_maybe(const role_deps *deps, int64_t now_us)
+{
+	int64_t last = atomic_load(&last_sweep_us);
+	if (deps->storage->approval_sweep == NULL || now_us - last < SWEEP_EVERY_US ||
+	    !atomic_compare_exchange_strong(&last_sweep_us, &last, now_us))
+		return; /* not due, or another worker took this round */
+	caracal_error err = {0};
+	uint64_t n = 0;
+	if (deps->storage->approval_sweep(deps->storage_tctx, now_us - SWEEP_RETAIN_US, &n, &err) !=
+	    CARACAL_OK)
+		log_warn("sts", "approval sweep: %s", err.message);
+	else if (n > 0)
+		log_info("sts", "approval sweep: %llu holds older than 24 h deleted",
+		         (unsigned long long)n);
 }
 
 /* ---- GET /approvals/{id}?wait=N ------------------------------------------------- */

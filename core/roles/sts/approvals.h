@@ -50,6 +50,11 @@ int approval_is_uuid(const char *s);
 int approval_find(const role_deps *deps, const char *id, caracal_arena *arena,
                   caracal_approval *out, caracal_error *err);
 
+/* At most once an hour per process: delete the holds whose last event is
+ * older than 24 h (spec sts.md §2.17), through storage's approval_sweep
+ * when the plugin has it. */
+void approval_sweep_maybe(const role_deps *deps, int64_t now_us);
+
 /* Register GET /approvals/{id} and POST /approvals/{id}/decision. */
 void approvals_routes_register(void);
 

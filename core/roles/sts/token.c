@@ -460,6 +460,7 @@ static int approval_gate(struct token_job *job, const role_deps *deps,
 	    .metadata_json = {meta_text, strlen(meta_text)},
 	    .created_at_us = now_us,
 	};
+	approval_sweep_maybe(deps, now_us);
 	caracal_approval live = {.size = sizeof live};
 	int created = 1;
 	rc = deps->storage->approval_get_or_create != NULL

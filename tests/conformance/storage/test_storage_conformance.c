@@ -1670,6 +1670,40 @@ static void test_approval_get_or_create(void **state)
 	RC(CARACAL_E_INVAL, S->approval_get_or_create(T, &a, t0, A, &out, &created, &err_));
 }
 
+/* approval_sweep (ABI 1.1, optional): holds whose last event is older than
+ * the cut-off go; live and recent ones stay. */
+static void test_approval_sweep(void **state)
+{
+	(void)state;
+	if (!(S->size >= offsetof(caracal_storage_ops, approval_sweep) + sizeof S->approval_sweep &&
+	      S->approval_sweep != NULL)) {
+		print_message("storage plugin has no approval_sweep: skipped\n");
+		return;
+	}
+	world w;
+	mk_world(&w);
+	int64_t t0 = now();
+	int64_t day = 86400LL * 1000000;
+	char old_expired[37], live[37], old_rejected[37], recent_rejected[37];
+	mk_approval(w.zone, old_expired, w.app, t0 - 2 * day);
+	mk_approval(w.zone, live, w.app, t0 + day);
+	mk_approval(w.zone, old_rejected, w.app, t0 + day);
+	mk_approval(w.zone, recent_rejected, w.app, t0 + day);
+	OK(S->approval_decide(T, w.zone, old_rejected, 0, "op", NULL, t0 - 2 * day, &err_));
+	OK(S->approval_decide(T, w.zone, recent_rejected, 0, "op", NULL, t0, &err_));
+	uint64_t n = 0;
+	OK(S->approval_sweep(T, t0 - day, &n, &err_));
+	caracal_approval out = {.size = sizeof out};
+	RC(CARACAL_E_NOTFOUND, S->approval_get(T, w.zone, old_expired, A, &out, &err_));
+	OK(S->approval_get(T, w.zone, live, A, &out, &err_));
+	OK(S->approval_get(T, w.zone, recent_rejected, A, &out, &err_));
+	/* Rejected two days ago but expiring tomorrow: its last event is the
+	 * expiry, still ahead; it stays. */
+	OK(S->approval_get(T, w.zone, old_rejected, A, &out, &err_));
+	assert_true(n >= 1);
+	OK(S->approval_sweep(T, t0 - day, NULL, &err_));
+}
+
 static void test_rate_hit(void **state)
 {
 	(void)state;
@@ -1844,6 +1878,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_single_use),
 	    cmocka_unit_test(test_mint_write),
 	    cmocka_unit_test(test_approval_get_or_create),
+	    cmocka_unit_test(test_approval_sweep),
 	    cmocka_unit_test(test_rate_hit),
 	    cmocka_unit_test(test_subject_issuers),
 	    cmocka_unit_test(test_key_meta),
