@@ -27,6 +27,7 @@ const char ctl_commands_usage[] =
     "  resource create --zone Z --identifier resource://NAME [--upstream URL]\n"
     "                  --scopes \"A B\" [--credential-type bearer|none]\n"
     "                  [--credential-secret-file FILE]\n"
+    "                  [--operation \"METHOD PATH SCOPE\"]... [--enforce-operations]\n"
     "  resource list --zone Z\n"
     "  grant create --zone Z --app APP_ID --resource IDENT_OR_ID --scopes \"A B\"\n"
     "  grant list --zone Z\n"
@@ -61,6 +62,8 @@ enum {
 	O_ISSUER,
 	O_JWKS_URL,
 	O_AUDIENCE,
+	O_OPERATION,
+	O_ENFORCE_OPS,
 	O_COUNT
 };
 
@@ -87,6 +90,8 @@ static const struct {
     [O_ISSUER] = {"--issuer", 0},
     [O_JWKS_URL] = {"--jwks-url", 0},
     [O_AUDIENCE] = {"--audience", 0},
+    [O_OPERATION] = {"--operation", 0},
+    [O_ENFORCE_OPS] = {"--enforce-operations", 1},
 };
 
 #define BIT(o) (1u << (o))
@@ -96,6 +101,8 @@ struct args {
 	const char *val[O_COUNT];
 	const char *traits[MAX_TRAITS];
 	size_t ntraits;
+	const char *ops[MAX_TRAITS]; /* --operation, repeatable */
+	size_t nops;
 	const char *pos[4];
 	size_t npos;
 };
@@ -142,6 +149,12 @@ static int parse_args(int argc, char **argv, unsigned allowed, size_t npos, stru
 			if (a->ntraits == MAX_TRAITS)
 				return WHY("too many --trait options");
 			a->traits[a->ntraits++] = v;
+			continue;
+		}
+		if (o == O_OPERATION) {
+			if (a->nops == MAX_TRAITS)
+				return WHY("too many --operation options");
+			a->ops[a->nops++] = v;
 			continue;
 		}
 		if (a->val[o] != NULL)
@@ -271,6 +284,29 @@ static int is_digits(const char *s)
 	return 1;
 }
 
+/* --operation "METHOD PATH SCOPE" (repeatable) and --enforce-operations into
+ * the body's operations and operation_enforcement. */
+static int add_operations(json_t *body, const struct args *a, char *why, size_t cap)
+{
+	json_t *ops = json_array();
+	for (size_t i = 0; ops != NULL && i < a->nops; i++) {
+		char m[32], p[1100], sc[200];
+		char extra;
+		if (sscanf(a->ops[i], "%31s %1099s %199s %c", m, p, sc, &extra) != 3) {
+			json_decref(ops);
+			return WHY("--operation takes \"METHOD PATH SCOPE\", not '%s'", a->ops[i]);
+		}
+		json_array_append_new(
+		    ops, json_pack("{s:s, s:s, s:s}", "method", m, "path", p, "scope", sc));
+	}
+	if (ops == NULL)
+		return WHY("out of memory");
+	json_object_set_new(body, "operations", ops);
+	if (a->val[O_ENFORCE_OPS] != NULL)
+		json_object_set_new(body, "operation_enforcement", json_string("enforced"));
+	return 0;
+}
+
 static int build(const char *noun, const char *verb, int argc, char **argv, ctl_request *out,
                  char *why, size_t cap)
 {
@@ -343,7 +379,7 @@ static int build(const char *noun, const char *verb, int argc, char **argv, ctl_
 	}
 	if (strcmp(noun, "resource") == 0 && strcmp(verb, "create") == 0) {
 		PARSE(Z | BIT(O_IDENTIFIER) | BIT(O_UPSTREAM) | BIT(O_SCOPES) | BIT(O_CRED_TYPE) |
-		          BIT(O_CRED_FILE),
+		          BIT(O_CRED_FILE) | BIT(O_OPERATION) | BIT(O_ENFORCE_OPS),
 		      0);
 		if (need(&a, O_ZONE, why, cap) != 0 || need(&a, O_IDENTIFIER, why, cap) != 0 ||
 		    need(&a, O_SCOPES, why, cap) != 0)
@@ -376,6 +412,11 @@ static int build(const char *noun, const char *verb, int argc, char **argv, ctl_
 			                        ? json_pack("{s:s, s:s}", "type", "bearer",
 			                                    "secret_file", a.val[O_CRED_FILE])
 			                        : json_pack("{s:s}", "type", "none"));
+		if (o != NULL && (a.nops > 0 || a.val[O_ENFORCE_OPS] != NULL) &&
+		    add_operations(o, &a, why, cap) != 0) {
+			json_decref(o);
+			return -1;
+		}
 		return json_body(out, o, why, cap);
 	}
 	if (strcmp(noun, "grant") == 0 && strcmp(verb, "create") == 0) {

@@ -32,14 +32,20 @@ for a in "$app_a" "$app_b"; do
 	"${ctl[@]}" grant create --zone deleg --app "$a" --resource resource://billing \
 		--scopes "billing:read" >/dev/null || fail "grant 2"
 done
+"${ctl[@]}" resource create --zone deleg --identifier resource://ledger --scopes "ledger:read" \
+	--upstream http://127.0.0.1:9/ledger --operation "GET /ledger/1 ledger:read" \
+	--enforce-operations >"$tmp/l.json" || fail "enforced resource"
+ledger=$(json "['id']" <"$tmp/l.json")
+"${ctl[@]}" grant create --zone deleg --app "$app_b" --resource resource://ledger \
+	--scopes "ledger:read" >/dev/null || fail "grant 3"
 "${ctl[@]}" policy apply --zone deleg "$srcdir/conf/policies/allow-granted.yaml" >/dev/null ||
 	fail "policy"
 
 # The Coordinator's rows: an authority record and a session per application,
 # and edges from the planner's session to the worker's.
-"$py" - "$tmp/var/caracal.db" "$zone" "$app_a" "$app_b" "$res" <<'PY' || fail "seeding sessions"
+"$py" - "$tmp/var/caracal.db" "$zone" "$app_a" "$app_b" "$res" "$ledger" <<'PY' || fail "seeding sessions"
 import sqlite3, sys, time
-db, zone, a, b, res = sys.argv[1:6]
+db, zone, a, b, res, ledger = sys.argv[1:7]
 now = int(time.time() * 1e6)
 c = sqlite3.connect(db, timeout=5)
 c.execute("PRAGMA foreign_keys=ON")
@@ -65,6 +71,7 @@ edge("e-ttl", "s-b", '{"ttl_seconds":30}')
 edge("e-other", "s-b2", None)
 edge("e-wide", "s-b", None, scopes='["orders:read", "billing:read"]')
 edge("e-free", "s-b", None, scopes='["orders:read", "billing:read"]', resource=None)
+edge("e-ledger", "s-b", None, scopes='["ledger:read"]', resource=ledger)
 # A governed session whose subject is a user: holds for it are that user's to decide.
 c.execute("INSERT INTO authority_records(id, zone_id, session_type, subject_id, status,"
           " expires_at_us, authenticated_at_us) VALUES (?,?,?,?,?,?,?)",
@@ -196,6 +203,21 @@ c=$(post "$(as_b)&resource=resource://orders&scope=orders:read&agent_session_id=
 free_m=$(json "['access_token']" <"$tmp/body")
 c=$(gw_post "grant_type=$grant&zone_id=$zone&application_id=$app_b&resource=resource://billing&scope=billing:read&subject_token=$free_m&subject_token_type=$at&gateway_request_id=gw-req-1")
 [ "$c" = 403 ] && grep -q 'mandate_target_mismatch' "$tmp/body" || fail "re-exchange beyond the mandate's target: $c $(cat "$tmp/body")"
+# An enforced resource: only its declared operation, with the scope it needs (vector 30).
+c=$(post "$(as_b)&resource=resource://ledger&scope=ledger:read&agent_session_id=s-b&delegation_edge_id=e-ledger")
+[ "$c" = 200 ] || fail "delegated mint for the ledger: $c $(cat "$tmp/body")"
+lm=$(json "['access_token']" <"$tmp/body")
+lbody() { printf 'grant_type=%s&zone_id=%s&application_id=%s&resource=resource://ledger&subject_token=%s&subject_token_type=%s&gateway_request_id=gw-req-1&request_method=%s&request_path=%s' "$grant" "$zone" "$app_b" "$lm" "$at" "$1" "$2"; }
+c=$(gw_post "$(lbody get /ledger/1)")
+[ "$c" = 200 ] || fail "declared operation: $c $(cat "$tmp/body")"
+for op in "GET /ledger/2" "POST /ledger/1" "GET /ledger/1/"; do
+	set -- $op
+	c=$(gw_post "$(lbody "$1" "$2")")
+	[ "$c" = 403 ] && grep -q '"error":"operation_not_permitted"' "$tmp/body" ||
+		fail "undeclared operation $op: $c $(cat "$tmp/body")"
+done
+pass "an enforced resource: its declared operation re-exchanges (method case-insensitive), any other is 403 operation_not_permitted"
+
 refuse_gw "replayed nonce" 401 "$gwbody" "" nonce-1
 refuse_gw "stale timestamp" 401 "$gwbody" "$(( $(date +%s) - 62 ))"
 refuse_gw "future timestamp" 401 "$gwbody" "$(( $(date +%s) + 65 ))"

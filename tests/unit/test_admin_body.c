@@ -312,6 +312,19 @@ static void test_resource_body(void **state)
 	assert_int_equal(admin_parse_resource(o, &r, why, sizeof why), 0);
 	assert_null(r.upstream_url);
 	assert_string_equal(r.credential_json, "{\"type\":\"none\"}");
+	assert_string_equal(r.operations_json, "[]");
+	assert_string_equal(r.operation_enforcement, "transport_uniform");
+	admin_resource_in_clear(&r);
+	json_decref(o);
+
+	o = obj("{\"identifier\":\"resource://files\",\"scopes\":[\"read\"],\"operations\":"
+	        "[{\"scope\":\"read\",\"path\":\"/files/1\",\"method\":\"GET\"}],"
+	        "\"operation_enforcement\":\"enforced\"}");
+	assert_int_equal(admin_parse_resource(o, &r, why, sizeof why), 0);
+	assert_string_equal(r.operations_json,
+	                    "[{\"method\":\"GET\",\"path\":\"/files/1\",\"scope\":\"read\"}]");
+	assert_int_equal(r.operations_len, strlen(r.operations_json));
+	assert_string_equal(r.operation_enforcement, "enforced");
 	admin_resource_in_clear(&r);
 	json_decref(o);
 
@@ -333,7 +346,22 @@ static void test_resource_body(void **state)
 	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"credential\":{\"type\":"
 	    "\"bearer\",\"secret_file\":\"x\",\"secret\":\"inline\"}}",
 	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"credential\":\"none\"}",
-	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":{}}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[1]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"get\",\"path\":\"/f\",\"scope\":\"r\"}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"GET\",\"path\":\"f\",\"scope\":\"r\"}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"GET\",\"path\":\"/a b\",\"scope\":\"r\"}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"GET\",\"path\":\"/f\",\"scope\":\"w\"}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"GET\",\"path\":\"/f\"}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],\"operations\":[{\"method\":"
+	    "\"GET\",\"path\":\"/f\",\"scope\":\"r\",\"x\":1}]}",
+	    "{\"identifier\":\"resource://files\",\"scopes\":[\"r\"],"
+	    "\"operation_enforcement\":\"strict\"}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		o = obj(bad[i]);

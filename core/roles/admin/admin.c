@@ -420,8 +420,8 @@ static void resource_create(call *c)
 	                      .upstream_url = in.upstream_url,
 	                      .scopes = {in.scopes, in.scope_count},
 	                      .credential_json = {in.credential_json, in.credential_len},
-	                      .operations_json = {"[]", 2},
-	                      .operation_enforcement = "transport_uniform",
+	                      .operations_json = {in.operations_json, in.operations_len},
+	                      .operation_enforcement = in.operation_enforcement,
 	                      .created_at_us = c->now_us};
 	caracal_error e = {0};
 	int rc = c->deps.storage->resource_create(c->deps.storage_tctx, &r, &e);
@@ -458,6 +458,11 @@ static int resource_each(void *ud, const void *record)
 		json_t *cred = json_loadb(r->credential_json.ptr, r->credential_json.len, 0, NULL);
 		if (cred != NULL)
 			json_object_set_new(o, "credential", cred);
+	}
+	if (HAS(caracal_resource, r, operations_json) && r->operations_json.ptr != NULL) {
+		json_t *ops = json_loadb(r->operations_json.ptr, r->operations_json.len, 0, NULL);
+		if (ops != NULL)
+			json_object_set_new(o, "operations", ops);
 	}
 	if (HAS(caracal_resource, r, operation_enforcement))
 		set_opt_string(o, "operation_enforcement", r->operation_enforcement);

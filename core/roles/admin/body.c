@@ -665,9 +665,96 @@ static int credential_canonical(const json_t *c, admin_resource_in *out, char *w
 	return 0;
 }
 
+/* An HTTP method as the gateway compares it: 1..15 upper-case letters. */
+static int valid_method(const char *m)
+{
+	size_t n = strlen(m);
+	if (n == 0 || n > 15)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (m[i] < 'A' || m[i] > 'Z')
+			return 0;
+	return 1;
+}
+
+/* A request path as the gateway compares it (exactly): '/' then printable
+ * ASCII without spaces, at most 1024 bytes. */
+static int valid_op_path(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n > 1024 || p[0] != '/')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* "operations": [{method, path, scope}] (scopes among the resource's) and
+ * "operation_enforcement": "enforced" | "transport_uniform" (§2.4 step 9d). */
+static int parse_operations(const json_t *o, admin_resource_in *out, char *why, size_t cap)
+{
+	out->operation_enforcement = "transport_uniform";
+	const char *mode = NULL;
+	if (get_string(o, "operation_enforcement", 0, &mode, why, cap) != 0)
+		return -1;
+	if (mode != NULL) {
+		if (strcmp(mode, "enforced") != 0 && strcmp(mode, "transport_uniform") != 0)
+			return WHY("'operation_enforcement' must be enforced or transport_uniform");
+		out->operation_enforcement = mode;
+	}
+	const json_t *ops = json_object_get(o, "operations");
+	json_t *canon = json_array();
+	if (canon == NULL)
+		return WHY("out of memory");
+	if (ops != NULL && !json_is_null(ops)) {
+		if (!json_is_array(ops) || json_array_size(ops) > ADMIN_MAX_LIST) {
+			json_decref(canon);
+			return WHY("'operations' must be a list of at most %d operations",
+			           ADMIN_MAX_LIST);
+		}
+		size_t i;
+		const json_t *op;
+		json_array_foreach(ops, i, op)
+		{
+			static const char *const keys[] = {"method", "path", "scope", NULL};
+			const char *m = NULL, *p = NULL, *sc = NULL;
+			if (!json_is_object(op) || only_keys(op, keys, why, cap) != 0 ||
+			    get_string(op, "method", 1, &m, why, cap) != 0 ||
+			    get_string(op, "path", 1, &p, why, cap) != 0 ||
+			    get_string(op, "scope", 1, &sc, why, cap) != 0) {
+				json_decref(canon);
+				return json_is_object(op) ? -1
+				                          : WHY("each operation must be an object");
+			}
+			if (!valid_method(m) || !valid_op_path(p)) {
+				json_decref(canon);
+				return WHY(
+				    "operation %zu: method must be upper-case letters and path "
+				    "'/' then printable ASCII without spaces",
+				    i);
+			}
+			if (!admin_scopes_subset(&sc, 1, out->scopes, out->scope_count)) {
+				json_decref(canon);
+				return WHY("operation %zu: '%.64s' is not a scope of the resource",
+				           i, sc);
+			}
+			json_array_append_new(canon, json_pack("{s:s, s:s, s:s}", "method", m,
+			                                       "path", p, "scope", sc));
+		}
+	}
+	out->operations_json = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(canon);
+	if (out->operations_json == NULL)
+		return WHY("out of memory");
+	out->operations_len = strlen(out->operations_json);
+	return 0;
+}
+
 int admin_parse_resource(const json_t *o, admin_resource_in *out, char *why, size_t cap)
 {
-	static const char *const keys[] = {"identifier", "upstream_url", "scopes", "credential",
+	static const char *const keys[] = {"identifier", "upstream_url", "scopes",
+	                                   "credential", "operations",   "operation_enforcement",
 	                                   NULL};
 	memset(out, 0, sizeof *out);
 	if (only_keys(o, keys, why, cap) != 0 ||
@@ -697,6 +784,10 @@ int admin_parse_resource(const json_t *o, admin_resource_in *out, char *why, siz
 			return WHY("out of memory");
 		out->credential_len = strlen(out->credential_json);
 	}
+	if (parse_operations(o, out, why, cap) != 0) {
+		admin_resource_in_clear(out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -705,6 +796,9 @@ void admin_resource_in_clear(admin_resource_in *in)
 	free(in->credential_json);
 	in->credential_json = NULL;
 	in->credential_len = 0;
+	free(in->operations_json);
+	in->operations_json = NULL;
+	in->operations_len = 0;
 }
 
 int admin_parse_grant(const json_t *o, admin_grant_in *out, char *why, size_t cap)

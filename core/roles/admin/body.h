@@ -119,6 +119,12 @@ typedef struct admin_resource_in {
 	size_t scope_count;
 	char *credential_json; /* canonical JSON (malloc'd): admin_resource_in_clear */
 	size_t credential_len;
+	/* Declared operations [{method, path, scope}] (canonical JSON, malloc'd)
+	 * and whether the gateway enforces them ("enforced") or not
+	 * ("transport_uniform", the default). */
+	char *operations_json;
+	size_t operations_len;
+	const char *operation_enforcement;
 } admin_resource_in;
 
 typedef struct admin_grant_in {
