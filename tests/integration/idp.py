@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """A stand-in OpenID provider for the federation tests.
 
-  idp.py serve DIR   mint a CA-signed TLS certificate for 127.0.0.1, an RSA and
-                     a P-256 signing key, write DIR/ca.pem and DIR/jwks.json,
+  idp.py serve DIR   mint a CA-signed TLS certificate for 127.0.0.1, RSA and
+                     EC signing keys, write DIR/ca.pem and DIR/jwks.json,
                      serve https://127.0.0.1:<port>/jwks (the port goes to
-                     DIR/port) until killed. jwks.json is re-read per request.
+                     DIR/port) until killed. jwks.json is re-read per request,
+                     each fetch counted in DIR/fetches and answered after
+                     0.3 s (a slow issuer).
   idp.py sign DIR ALG KID CLAIMS_JSON
                      print a JWS over CLAIMS_JSON with the key for ALG
                      (RS256/RS384/RS512 use the RSA key, ES256/ES384/ES512
@@ -20,6 +22,7 @@ import json
 import os
 import ssl
 import sys
+import time
 
 import jwt
 from cryptography import x509
@@ -91,6 +94,11 @@ def serve(d):
                 return
             with open(os.path.join(d, "jwks.json"), "rb") as f:
                 body = f.read()
+            counter = os.path.join(d, "fetches")
+            n = int(open(counter).read()) if os.path.exists(counter) else 0
+            with open(counter, "w") as f:
+                f.write(str(n + 1))
+            time.sleep(0.3)  # a slow issuer: concurrent exchanges overlap the fetch
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

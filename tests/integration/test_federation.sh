@@ -248,6 +248,27 @@ c=$(decide "$own" "$alice2" "{\"decision\":\"rejected\",\"binding\":\"$ownbind\"
 [ "$c" = 200 ] && [ "$(json "['state']" <"$tmp/body")" = rejected ] || fail "alice's other session: $c $(cat "$tmp/body")"
 pass "no approval from the requester's own authority line (403), nor from another subject (403); the subject's other session decides"
 
+# A cold key cache under concurrent exchanges costs the issuer one fetch (single-flight).
+zsf=$("${ctl[@]}" zone create fed-sf | json "['id']") || fail "zone sf"
+"${ctl[@]}" app create --zone fed-sf portal-sf >"$tmp/asf.json" || fail "app sf"
+asf=$(json "['id']" <"$tmp/asf.json"); ssf=$(json "['client_secret']" <"$tmp/asf.json")
+"${ctl[@]}" issuer create --zone fed-sf --issuer "$issuer" --jwks-url "$jwks_url" \
+	--audience "$audience" >/dev/null || fail "issuer sf"
+before=$(cat "$tmp/idp/fetches")
+curls=""
+for i in 1 2 3 4; do
+	curl -s -o "$tmp/sf.$i" -w '%{http_code}\n' -X POST \
+		-H 'Content-Type: application/x-www-form-urlencoded' --data-binary \
+		"grant_type=$grant&zone_id=$zsf&application_id=$asf&client_secret=$ssf&subject_token=$good&subject_token_type=$idt" \
+		"$url" >"$tmp/sf.code.$i" &
+	curls="$curls $!"
+done
+for c in $curls; do wait "$c"; done
+for i in 1 2 3 4; do [ "$(cat "$tmp/sf.code.$i")" = 200 ] || fail "concurrent federation $i: $(cat "$tmp/sf.$i")"; done
+after=$(cat "$tmp/idp/fetches")
+[ $((after - before)) = 1 ] || fail "concurrent exchanges fetched the keys $((after - before)) times"
+pass "concurrent federations with a cold cache: one JWKS fetch"
+
 # The issuer's keys are unreachable: refused, not trusted blindly.
 kill -9 "$idp"; wait "$idp" 2>/dev/null
 zone2=$("${ctl[@]}" zone create fed2 | json "['id']") || fail "zone 2"

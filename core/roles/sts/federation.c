@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- the key-set cache ---------------------------------------------------------- */
 
@@ -138,6 +139,61 @@ static int fetch_keys(const settings *st, const char *url, char **jwks, size_t *
 	return 0;
 }
 
+/* One fetch per key at a time (single-flight): exchanges arriving while an
+ * issuer's keys are being fetched wait for that fetch instead of starting
+ * their own, so a cold cache costs the issuer one request and the pool one
+ * blocked worker. A waiter whose fetch failed fails too (no stampede). */
+#define INFLIGHT_SLOTS 16
+
+static pthread_cond_t fetch_done = PTHREAD_COND_INITIALIZER;
+static char *inflight[INFLIGHT_SLOTS]; /* keys being fetched, under cache_lock */
+
+static int inflight_find(const char *key)
+{
+	for (int i = 0; i < INFLIGHT_SLOTS; i++)
+		if (inflight[i] != NULL && strcmp(inflight[i], key) == 0)
+			return i;
+	return -1;
+}
+
+static int fetch_once(const settings *st, const char *key, const char *url, int64_t now_us,
+                      char **jwks, size_t *len, char *why, size_t cap)
+{
+	pthread_mutex_lock(&cache_lock);
+	if (inflight_find(key) >= 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 7; /* the fetch's own deadline is 5 s (plus DNS) */
+		while (inflight_find(key) >= 0)
+			if (pthread_cond_timedwait(&fetch_done, &cache_lock, &until) != 0)
+				break;
+		pthread_mutex_unlock(&cache_lock);
+		int64_t at = 0;
+		*jwks = cache_get(key, now_us, STS_FEDERATION_JWKS_TTL_US, len, &at);
+		return *jwks != NULL ? 0 : why_fail(why, cap, "issuer keys unavailable");
+	}
+	int slot = -1;
+	for (int i = 0; i < INFLIGHT_SLOTS && slot < 0; i++)
+		if (inflight[i] == NULL)
+			slot = i;
+	if (slot >= 0)
+		inflight[slot] = strdup(key); /* NULL on OOM: fetch without the flag */
+	pthread_mutex_unlock(&cache_lock);
+
+	int rc = fetch_keys(st, url, jwks, len, why, cap);
+	if (rc == 0)
+		cache_put(key, *jwks, *len, now_us);
+
+	pthread_mutex_lock(&cache_lock);
+	if (slot >= 0) {
+		free(inflight[slot]);
+		inflight[slot] = NULL;
+	}
+	pthread_cond_broadcast(&fetch_done);
+	pthread_mutex_unlock(&cache_lock);
+	return rc;
+}
+
 /* ---- the exchange -------------------------------------------------------------------- */
 
 sts_federation_result sts_federation_verify(const role_deps *deps, const char *zone,
@@ -187,11 +243,11 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	int64_t fetched_at = 0;
 	char *jwks = cache_get(key, now_us, STS_FEDERATION_JWKS_TTL_US, &jwks_len, &fetched_at);
 	if (jwks == NULL) {
-		if (fetch_keys(deps->settings, reg.jwks_url, &jwks, &jwks_len, why, why_cap) != 0) {
+		if (fetch_once(deps->settings, key, reg.jwks_url, now_us, &jwks, &jwks_len, why,
+		               why_cap) != 0) {
 			jwt_free(&j);
 			return STS_FEDERATION_REJECTED;
 		}
-		cache_put(key, jwks, jwks_len, now_us);
 		fetched_at = now_us;
 	}
 	int64_t now_s = now_us / 1000000;
@@ -202,11 +258,11 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 		/* The issuer may have rotated since the keys were cached. */
 		free(jwks);
 		jwks = NULL;
-		if (fetch_keys(deps->settings, reg.jwks_url, &jwks, &jwks_len, why, why_cap) != 0) {
+		if (fetch_once(deps->settings, key, reg.jwks_url, now_us, &jwks, &jwks_len, why,
+		               why_cap) != 0) {
 			jwt_free(&j);
 			return STS_FEDERATION_REJECTED;
 		}
-		cache_put(key, jwks, jwks_len, now_us);
 		rc = sts_idtoken_verify(&j, id_token, jwks, jwks_len, reg.issuer, reg.audience,
 		                        now_s, reason, sizeof reason);
 	}
