@@ -22,6 +22,9 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/mint_persist.c core/roles/sts/mint_persist.h \
 	core/roles/sts/policy_input.c core/roles/sts/policy_input.h \
 	core/roles/sts/sts.h core/roles/sts/token.c \
+	core/roles/sts/exchange.c core/roles/sts/exchange.h \
+	core/roles/sts/authn.c core/roles/sts/hold.c core/roles/sts/issue.c \
+	core/roles/sts/classes.c core/roles/sts/jwks_route.c \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \
 	core/util/why.c core/util/why.h \

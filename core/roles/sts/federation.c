@@ -6,6 +6,7 @@
 #include "roles/sts/idtoken.h"
 #include "roles/sts/jwt.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/https_get.h"
 #include "util/log.h"
 
@@ -156,8 +157,8 @@ static int inflight_find(const char *key)
 	return -1;
 }
 
-static int fetch_once(const settings *st, const char *key, const char *url, int64_t now_us,
-                      char **jwks, size_t *len, char *why, size_t cap)
+static int fetch_once(const settings *st, const char *key, const char *url, char **jwks,
+                      size_t *len, char *why, size_t cap)
 {
 	pthread_mutex_lock(&cache_lock);
 	if (inflight_find(key) >= 0) {
@@ -168,8 +169,10 @@ static int fetch_once(const settings *st, const char *key, const char *url, int6
 			if (pthread_cond_timedwait(&fetch_done, &cache_lock, &until) != 0)
 				break;
 		pthread_mutex_unlock(&cache_lock);
+		/* The fetch we waited for may have begun after this exchange did:
+		 * judge the cache by the clock now, not by our start. */
 		int64_t at = 0;
-		*jwks = cache_get(key, now_us, STS_FEDERATION_JWKS_TTL_US, len, &at);
+		*jwks = cache_get(key, clock_now_us(), STS_FEDERATION_JWKS_TTL_US, len, &at);
 		return *jwks != NULL ? 0 : why_fail(why, cap, "issuer keys unavailable");
 	}
 	int slot = -1;
@@ -182,7 +185,7 @@ static int fetch_once(const settings *st, const char *key, const char *url, int6
 
 	int rc = fetch_keys(st, url, jwks, len, why, cap);
 	if (rc == 0)
-		cache_put(key, *jwks, *len, now_us);
+		cache_put(key, *jwks, *len, clock_now_us());
 
 	pthread_mutex_lock(&cache_lock);
 	if (slot >= 0) {
@@ -243,8 +246,8 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	int64_t fetched_at = 0;
 	char *jwks = cache_get(key, now_us, STS_FEDERATION_JWKS_TTL_US, &jwks_len, &fetched_at);
 	if (jwks == NULL) {
-		if (fetch_once(deps->settings, key, reg.jwks_url, now_us, &jwks, &jwks_len, why,
-		               why_cap) != 0) {
+		if (fetch_once(deps->settings, key, reg.jwks_url, &jwks, &jwks_len, why, why_cap) !=
+		    0) {
 			jwt_free(&j);
 			return STS_FEDERATION_REJECTED;
 		}
@@ -258,8 +261,8 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 		/* The issuer may have rotated since the keys were cached. */
 		free(jwks);
 		jwks = NULL;
-		if (fetch_once(deps->settings, key, reg.jwks_url, now_us, &jwks, &jwks_len, why,
-		               why_cap) != 0) {
+		if (fetch_once(deps->settings, key, reg.jwks_url, &jwks, &jwks_len, why, why_cap) !=
+		    0) {
 			jwt_free(&j);
 			return STS_FEDERATION_REJECTED;
 		}

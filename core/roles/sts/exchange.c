@@ -1,0 +1,175 @@
+/* exchange.c — answers, audit events and small helpers of an exchange. */
+#include "roles/sts/exchange.h"
+
+#include "roles/sts/client_auth.h"
+#include "roles/sts/control_key.h"
+#include "roles/sts/federation.h"
+#include "roles/sts/gateway_auth.h"
+#include "roles/sts/jwt.h"
+#include "roles/sts/mandate.h"
+#include "roles/sts/mint_persist.h"
+#include "roles/sts/sts.h"
+
+#include "util/clock.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+#include "util/uuid.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void sts_set_json(struct token_job *job, int status, json_t *body)
+{
+	json_object_set_new(body, "requestId", json_string(job->request_id));
+	job->dw.status = status;
+	job->dw.content_type = "application/json";
+	job->dw.body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	job->dw.body_len = job->dw.body != NULL ? strlen(job->dw.body) : 0;
+	if (job->dw.body == NULL)
+		job->dw.status = 500;
+	json_decref(body);
+}
+
+void sts_set_error(struct token_job *job, int status, const char *error, const char *description)
+{
+	job->error_code = error;
+	sts_set_json(job, status,
+	             json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
+/* Evidence that cannot be recorded means no token (§2.4); the failure is
+ * not audited again (the audit path is what failed). */
+void sts_audit_lost(struct token_job *job)
+{
+	sts_set_error(job, 500, "internal_error", "audit evidence could not be recorded");
+	job->audit_lost = 1;
+}
+
+/* One token_exchange event. Returns OK or the emit failure (the caller then
+ * answers 500: evidence that cannot be recorded means no token). */
+int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
+                       const char *resource, json_t *determining, json_t *extra, caracal_error *err)
+{
+	const sts_form *f = &job->form;
+	if (strcmp(decision, "deny") == 0)
+		job->denial_audited = 1;
+	json_t *meta = json_pack("{s:s, s:s, s:s?}", "application_id",
+	                         f->application_id ? f->application_id : "", "requested_scopes",
+	                         f->scope ? f->scope : "", "resource", resource);
+	if (extra != NULL) {
+		json_object_update(meta, extra);
+		json_decref(extra);
+	}
+	json_t *fields =
+	    json_pack("{s:s, s:s, s:s, s:o, s:o}", "request_id", job->request_id, "decision",
+	              decision, "evaluation_status", status, "determining_policies",
+	              determining != NULL ? determining : json_array(), "metadata", meta);
+	if (fields == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
+	int rc = role_audit(job->zone, "token_exchange", fields, err);
+	json_decref(fields);
+	return rc;
+}
+
+size_t sts_split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,
+                        int *overflow)
+{
+	size_t n = 0;
+	*overflow = 0;
+	if (scope == NULL)
+		return 0;
+	const char *p = scope;
+	while (*p != '\0') {
+		while (*p != '\0' && isspace((unsigned char)*p))
+			p++;
+		const char *s = p;
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			p++;
+		if (p == s)
+			break;
+		char *tok = arena_strndup(arena, s, (size_t)(p - s));
+		if (tok == NULL) {
+			*overflow = -1; /* out of memory: the caller refuses */
+			return n;
+		}
+		int dup = 0;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(out[i], tok) == 0;
+		if (dup)
+			continue;
+		if (n == max) {
+			*overflow = 1;
+			return n;
+		}
+		out[n++] = tok;
+	}
+	return n;
+}
+
+/* NULL on any failure, so a json_pack taking it fails as a whole: a list
+ * with an element missing must never reach the policy or a mandate. */
+json_t *sts_array_of(const char *const *items, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		if (json_array_append_new(a, json_string(items[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int sts_present(const char *v)
+{
+	return v != NULL && v[0] != '\0';
+}
+
+/* Whether the array claim name of a verified token holds value. */
+int sts_claim_lists(const json_t *claims, const char *name, const char *value)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(json_object_get(claims, name), i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A string claim of a verified token, copied into the arena (NULL when
+ * absent or not a string). */
+const char *sts_claim_copy(caracal_arena *arena, const json_t *claims, const char *name)
+{
+	const json_t *v = json_object_get(claims, name);
+	return json_is_string(v) ? arena_strndup(arena, json_string_value(v), json_string_length(v))
+	                         : NULL;
+}
+
+/* §2.13: 0 or absent → 900 s; negative or over the cap (3600 s without a
+ * subject token, 900 s with one) is refused, never clamped. 0, or -1 with
+ * the error set. */
+int sts_requested_ttl(struct token_job *job, int64_t cap, int64_t *ttl)
+{
+	const sts_form *f = &job->form;
+	*ttl = DEFAULT_TTL_S;
+	if (!f->has_ttl)
+		return 0;
+	if (f->ttl_seconds < 0) {
+		sts_set_error(job, 400, "invalid_token", "ttl_seconds must be positive");
+		return -1;
+	}
+	if (f->ttl_seconds > cap) {
+		sts_set_error(job, 400, "invalid_token", "ttl_seconds exceeds token TTL cap");
+		return -1;
+	}
+	if (f->ttl_seconds > 0)
+		*ttl = f->ttl_seconds;
+	return 0;
+}

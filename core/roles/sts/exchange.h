@@ -1,0 +1,157 @@
+/*
+ * exchange.h — what the parts of POST /oauth/2/token share (internal to the
+ * STS): the job of one exchange, the mandate being made, and the steps the
+ * pipeline in token.c calls. Split by job: exchange.c (answers, audit
+ * events, helpers), authn.c (client and gateway authentication), hold.c
+ * (approvals), issue.c (the mandate), classes.c (federation, control keys).
+ */
+#ifndef CARACAL_STS_EXCHANGE_H
+#define CARACAL_STS_EXCHANGE_H
+
+#include "roles/deps.h"
+#include "roles/sts/approvals.h"
+#include "roles/sts/delegation.h"
+#include "roles/sts/form.h"
+
+#include "daemon/server.h"
+#include "util/arena.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEFAULT_TTL_S 900
+#define TTL_CAP_NO_SUBJECT_S 3600
+#define TTL_CAP_SUBJECT_S 900
+#define COLD_VERIFY_WAIT_MS 5000
+#define MAX_SCOPES 64
+#define REQUEST_ID_MAX 128
+
+/* What a gateway-authenticated exchange is checked against (§2.10), copied
+ * from the request on the loop thread (into the job's arena). */
+struct gateway_material {
+	const char *timestamp, *nonce, *signature; /* NULL: header absent */
+	const char *request_id;                    /* X-Request-Id as received */
+	const char *method;
+	const char *path;
+	const unsigned char *body;
+	size_t body_len;
+};
+
+struct token_job {
+	deferred_work dw; /* must stay first */
+	caracal_arena *arena;
+	sts_form form;
+	const char *zone; /* trimmed zone_id, once authenticated (arena) */
+	char request_id[REQUEST_ID_MAX + 1];
+	int gateway; /* any gateway header present: gateway-authenticated or refused */
+	struct gateway_material gw;
+	int denial_audited;     /* a deny event was emitted for this exchange */
+	const char *error_code; /* of the last error answer (static string) */
+	int audit_lost;         /* the answer is that evidence could not be recorded */
+};
+
+struct approval_decl {
+	const char *tier;
+	const char *approver; /* operator | subject | any */
+	int64_t ttl_s;        /* 0: the class default */
+	int privacy;          /* PRIVACY_* */
+};
+
+struct granted {
+	const char *identifier;
+	const char *id;
+	const char *upstream_url; /* NULL: none */
+	int64_t max_ttl_s;        /* 0: no obligation */
+};
+
+/* What one mandate is made of once every check has passed. */
+struct issuance {
+	const char *zone;
+	const char *app_id; /* client_id */
+	const char *subject;
+	const char *sub_type;      /* application | user */
+	const char *use;           /* session | gateway | resource */
+	const char *scope;         /* minted verbatim; NULL or "": none */
+	const char *const *target; /* NULL: no target claim, no target_resources */
+	size_t target_count;
+	int64_t ttl_s;
+	int64_t now_us;
+	const char *approval_id;        /* consumed with the record; NULL: none */
+	const char *record_claims_json; /* stored with the authority record */
+	json_t *determining;            /* audit: reference taken; NULL: none */
+	json_t *audit_extra;            /* audit metadata: reference taken; NULL: none */
+	/* use=resource: aud is the target; otherwise [issuer]. */
+	const char *root_sid;             /* NULL: the new record's own id */
+	const char *parent_id;            /* the presented record (use=resource); NULL: none */
+	const char *agent_session_id;     /* the governed session; NULL: none */
+	const sts_delegation *delegation; /* the edge in play; NULL: none */
+	/* Gateway exchanges: one upstream directive per granted resource. */
+	const struct granted *upstreams;
+	size_t upstream_count;
+	/* §2.9 re-issue: another bearer for this existing record (no new record,
+	 * no consumption; the TTL ends with the record). */
+	const caracal_authority_record *reissue;
+	const char *reissued_approval_id;
+};
+
+/* ---- exchange.c — answers, audit events and small helpers of an exchange */
+
+/* The answer: status and JSON body (reference taken; requestId added). */
+void sts_set_json(struct token_job *job, int status, json_t *body);
+void sts_set_error(struct token_job *job, int status, const char *error, const char *description);
+void sts_audit_lost(struct token_job *job);
+int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
+                       const char *resource, json_t *determining, json_t *extra,
+                       caracal_error *err);
+size_t sts_split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,
+                        int *overflow);
+json_t *sts_array_of(const char *const *items, size_t n);
+int sts_present(const char *v);
+int sts_claim_lists(const json_t *claims, const char *name, const char *value);
+const char *sts_claim_copy(caracal_arena *arena, const json_t *claims, const char *name);
+int sts_requested_ttl(struct token_job *job, int64_t cap, int64_t *ttl);
+
+/* ---- authn.c — client and gateway authentication (§2.5, §2.10) */
+
+int sts_client_authenticate(struct token_job *job, const role_deps *deps, const char *zone,
+                            const char *app_id, const caracal_application *app, int app_live,
+                            int not_in_zone, int64_t now_us);
+int sts_gateway_authenticate(struct token_job *job, const role_deps *deps, const char *zone,
+                             int64_t now_us);
+
+/* ---- hold.c — approval holds in the exchange (§2.9) */
+
+int sts_collect_approval(caracal_arena *arena, const caracal_policy_decision *dec,
+                         struct approval_decl *out);
+void sts_interaction_required(struct token_job *job, const char *id, const char *state,
+                              const char *tier, const char *binding, int64_t expires_us);
+int sts_approval_gate(struct token_job *job, const role_deps *deps,
+                      const approval_binding_input *bi, const char *binding,
+                      const char *subject_anchor, struct approval_decl *decls, size_t n,
+                      int64_t now_us, char approved[37]);
+int sts_exchange_binding(struct token_job *job, const role_deps *deps, caracal_arena *arena,
+                         approval_binding_input *bi, char binding[65]);
+int sts_reissuable(const role_deps *deps, const caracal_approval *held, int64_t now_us,
+                   caracal_arena *arena, caracal_authority_record *rec);
+int sts_hold_anchor(struct token_job *job, const role_deps *deps, const char *subject_kind,
+                    const char *subject_id, const sts_delegation *deleg, const char **anchor);
+
+/* ---- issue.c — signing, persisting and answering one mandate */
+
+void sts_issue(struct token_job *job, const role_deps *deps, const struct issuance *is);
+
+/* ---- classes.c — the federation and control-key exchange classes (§2.11, §2.3) */
+
+void sts_federation_exchange(struct token_job *job, const role_deps *deps,
+                             const caracal_application *app, int64_t now_us);
+int sts_pure_control_request(struct token_job *job, const char *audience);
+const char *sts_control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena);
+void sts_control_exchange(struct token_job *job, const role_deps *deps,
+                          const caracal_application *app, const char *const *scopes, size_t nscopes,
+                          int plain, int64_t now_us);
+
+/* Register GET /.well-known/jwks.json (jwks_route.c). */
+void sts_jwks_route_register(void);
+
+#endif

@@ -1,0 +1,247 @@
+/* issue.c — signing, persisting and answering one mandate. */
+#include "roles/sts/exchange.h"
+
+#include "roles/sts/client_auth.h"
+#include "roles/sts/control_key.h"
+#include "roles/sts/federation.h"
+#include "roles/sts/gateway_auth.h"
+#include "roles/sts/jwt.h"
+#include "roles/sts/mandate.h"
+#include "roles/sts/mint_persist.h"
+#include "roles/sts/sts.h"
+
+#include "util/clock.h"
+#include "util/jsonw.h"
+#include "util/log.h"
+#include "util/uuid.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The default directive of §2.15 for each granted resource: the gateway
+ * forwards the resource mandate as a bearer token to the resource's
+ * upstream. (Provider credentials are not offered by this STS.) */
+static void write_upstreams(jsonw *w, const struct granted *g, size_t n, int64_t expires_at)
+{
+	jsonw_key(w, "upstreams");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object_begin(w);
+		jsonw_kstr(w, "resource", g[i].identifier);
+		jsonw_kstr(w, "url", g[i].upstream_url);
+		jsonw_kstr(w, "auth_mode", "caracal_jwt");
+		jsonw_kstr(w, "auth_location", "header");
+		jsonw_kstr(w, "auth_header", "Authorization");
+		jsonw_kstr(w, "auth_scheme", "Bearer");
+		jsonw_key(w, "forward_caracal_identity");
+		jsonw_bool(w, 0);
+		jsonw_kint(w, "expires_at", expires_at);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+}
+
+/* Sign, persist (jti, approval, authority record) and answer. Every failure
+ * answers an error and leaves no live record. */
+void sts_issue(struct token_job *job, const role_deps *deps, const struct issuance *is)
+{
+	caracal_error err = {0};
+	caracal_arena *arena = job->arena;
+	const settings *st = deps->settings;
+	json_t *determining = is->determining, *audit_extra = is->audit_extra;
+	int64_t iat = is->now_us / 1000000;
+	int64_t ttl = is->ttl_s;
+	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
+	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
+		sts_set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	if (is->reissue != NULL) {
+		int64_t left = (is->reissue->expires_at_us - is->now_us) / 1000000;
+		if (left <= 0) {
+			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
+			goto out;
+		}
+		if (left < ttl)
+			ttl = left;
+		snprintf(sid, sizeof sid, "%s", is->reissue->id);
+	}
+	int64_t exp = iat + ttl;
+	const char *const issuer_aud[] = {st->issuer};
+	int resource_use = strcmp(is->use, "resource") == 0;
+	const sts_delegation *d = is->delegation;
+	mandate_hop chain[STS_DELEGATION_MAX_HOPS + 1];
+	size_t chain_len = 0;
+	for (size_t i = 0; d != NULL && i < d->chain_len && i < STS_DELEGATION_MAX_HOPS + 1; i++)
+		chain[chain_len++] =
+		    (mandate_hop){d->chain[i].application_id, d->chain[i].agent_session_id,
+		                  d->chain[i].delegation_edge_id};
+	const mandate_claims claims = {
+	    .iss = st->issuer,
+	    .sub = is->subject,
+	    .aud = resource_use ? is->target : issuer_aud,
+	    .aud_count = resource_use ? is->target_count : 1,
+	    .exp = exp,
+	    .iat = iat,
+	    .jti = jti,
+	    .zone_id = is->zone,
+	    .client_id = is->app_id,
+	    .scope = is->scope,
+	    .sid = sid,
+	    .root_sid = is->root_sid != NULL ? is->root_sid : sid,
+	    .use = is->use,
+	    .sub_type = is->sub_type,
+	    .target = is->target,
+	    .target_count = is->target_count,
+	    .agent_session_id = is->agent_session_id,
+	    .delegation_edge_id = d != NULL ? d->edge.id : NULL,
+	    .source_session_id = d != NULL ? d->edge.source_session_id : NULL,
+	    .target_session_id = d != NULL ? d->edge.target_session_id : NULL,
+	    .delegation_path = d != NULL ? d->path : NULL,
+	    .delegation_path_len = d != NULL ? d->path_len : 0,
+	    .delegation_chain = chain,
+	    .delegation_chain_len = chain_len,
+	    .graph_epoch = d != NULL ? d->graph_epoch : 0,
+	};
+	const char *jws = NULL;
+	int rc = mandate_sign(deps, is->zone, &claims, arena, &jws, &err);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
+		caracal_error ae = {0};
+		if (sts_audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &ae) !=
+		    CARACAL_OK)
+			goto audit_failed;
+		sts_set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+
+	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
+	 * consumed once, the authority record written — after every step that
+	 * can still refuse the token, so no refused exchange leaves a live
+	 * record. */
+	char jti_key[64];
+	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
+	caracal_authority_record rec = {
+	    .size = sizeof rec,
+	    .id = sid,
+	    .zone_id = is->zone,
+	    .session_type = is->sub_type,
+	    .subject_id = is->subject,
+	    .parent_id = is->parent_id,
+	    .status = "active",
+	    .expires_at_us = exp * 1000000,
+	    .authenticated_at_us = is->now_us,
+	    .claims_json = {is->record_claims_json, strlen(is->record_claims_json)},
+	};
+	const caracal_mint_write mw = {
+	    .size = sizeof mw,
+	    .record = &rec,
+	    .jti = jti_key,
+	    .jti_expires_at_us = exp * 1000000,
+	    .approval_id = is->approval_id,
+	    .at_us = is->now_us,
+	};
+	int conflict = 0;
+	if (is->reissue != NULL) {
+		rc = deps->storage->single_use_claim(deps->storage_tctx, is->zone, jti_key,
+		                                     exp * 1000000, &err);
+		if (rc == CARACAL_E_CONFLICT)
+			conflict = CARACAL_MINT_CONFLICT_JTI;
+	} else {
+		rc = mint_persist(deps->storage, deps->storage_tctx, &mw, &conflict, &err);
+	}
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
+		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
+			caracal_error ae = {0};
+			json_t *anomaly = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id",
+			                            job->request_id, "decision", "deny",
+			                            "evaluation_status", "anomaly", "metadata",
+			                            "jti", jti, "application_id", is->app_id);
+			role_audit(is->zone, "jti_collision", anomaly, &ae);
+			json_decref(anomaly);
+		}
+		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
+			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
+		else
+			sts_set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	if (is->approval_id != NULL || is->reissued_approval_id != NULL) {
+		caracal_error ae = {0};
+		json_t *consumed = json_pack(
+		    "{s:s, s:s, s:s, s:{s:s, s:s, s:b}}", "request_id", job->request_id, "decision",
+		    "consumed", "evaluation_status", "step_up_consumed", "metadata", "challenge_id",
+		    is->approval_id != NULL ? is->approval_id : is->reissued_approval_id,
+		    "authority_record_id", sid, "reissued", is->reissue != NULL);
+		rc = role_audit(is->zone, "step_up_consumed", consumed, &ae);
+		json_decref(consumed);
+		if (rc != CARACAL_OK)
+			goto audit_failed;
+	}
+
+	json_t *extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
+	                          "expires_at", (json_int_t)exp);
+	if (extra != NULL && is->target != NULL)
+		json_object_set_new(extra, "target", sts_array_of(is->target, is->target_count));
+	if (extra != NULL && audit_extra != NULL)
+		json_object_update(extra, audit_extra);
+	rc = sts_audit_exchange(job, "allow", "issued", NULL, determining, extra, &err);
+	determining = NULL; /* audit_exchange took them */
+	if (rc != CARACAL_OK) {
+		/* No token leaves without its evidence; the record it would have
+		 * anchored is revoked so nothing can build on it. */
+		caracal_error re = {0};
+		uint64_t changed = 0;
+		caracal_revocation rv = {.size = sizeof rv,
+		                         .zone_id = is->zone,
+		                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
+		                         .target_id = sid,
+		                         .reason = "audit_unavailable",
+		                         .revoked_at_us = clock_now_us()};
+		if (deps->storage->revoke(deps->storage_tctx, &rv, &changed, &re) != CARACAL_OK)
+			log_error("sts", "request %s: could not revoke record %s: %s",
+			          job->request_id, sid, re.message);
+		goto audit_failed;
+	}
+
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "access_token", jws);
+	jsonw_kstr(&w, "token_type", "Bearer");
+	jsonw_kint(&w, "expires_in", ttl);
+	if (is->scope != NULL && is->scope[0] != '\0')
+		jsonw_kstr(&w, "scope", is->scope);
+	jsonw_kstr(&w, "issued_token_type", STS_TOKEN_TYPE_ACCESS);
+	if (is->target != NULL) {
+		jsonw_key(&w, "target_resources");
+		jsonw_str_array(&w, is->target, is->target_count);
+	}
+	if (is->upstreams != NULL)
+		write_upstreams(&w, is->upstreams, is->upstream_count, exp);
+	jsonw_object_end(&w);
+	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
+	if (job->dw.body == NULL) {
+		sts_set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	job->dw.status = 200;
+	job->dw.content_type = "application/json";
+	goto out;
+
+audit_failed:
+	/* Evidence that cannot be recorded means no token (§2.4). */
+	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
+	free(job->dw.body);
+	job->dw.body = NULL;
+	sts_audit_lost(job);
+out:
+	json_decref(determining);
+	json_decref(audit_extra);
+}
