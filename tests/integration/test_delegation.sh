@@ -210,9 +210,8 @@ lm=$(json "['access_token']" <"$tmp/body")
 lbody() { printf 'grant_type=%s&zone_id=%s&application_id=%s&resource=resource://ledger&subject_token=%s&subject_token_type=%s&gateway_request_id=gw-req-1&request_method=%s&request_path=%s' "$grant" "$zone" "$app_b" "$lm" "$at" "$1" "$2"; }
 c=$(gw_post "$(lbody get /ledger/1)")
 [ "$c" = 200 ] || fail "declared operation: $c $(cat "$tmp/body")"
-for op in "GET /ledger/2" "POST /ledger/1" "GET /ledger/1/"; do
-	set -- $op
-	c=$(gw_post "$(lbody "$1" "$2")")
+for op in "GET|/ledger/2" "POST|/ledger/1" "GET|/ledger/1/" "GET%20x|/ledger/1"; do
+	c=$(gw_post "$(lbody "${op%%|*}" "${op#*|}")")
 	[ "$c" = 403 ] && grep -q '"error":"operation_not_permitted"' "$tmp/body" ||
 		fail "undeclared operation $op: $c $(cat "$tmp/body")"
 done

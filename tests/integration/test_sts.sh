@@ -9,7 +9,7 @@
 # endpoint. Finally the audit chain verifies and holds no secret.
 test_name=sts
 . "${CARACAL_SRCDIR:?run through make check}/tests/integration/sts_lib.sh"
-start_caracald
+start_caracald ', control_audience: "resource://control"'
 
 # --- set-up through caracalctl ---------------------------------------------------
 zone=$("${ctl[@]}" zone create acme | json "['id']") || fail "zone create"
@@ -260,26 +260,34 @@ pass "an application of another zone: 403 zone_invalid with its secret, 401 with
 "${ctl[@]}" app create --zone acme ops-key --trait control:invoke \
 	--trait control:scope:control:restart --trait control:max-ttl:300 >"$tmp/ck.json" || fail "control key"
 ck=$(json "['id']" <"$tmp/ck.json"); cks=$(json "['client_secret']" <"$tmp/ck.json")
-cform="grant_type=$grant&application_id=$ck&client_secret=$cks&resource=caracal-control&scope=control:restart"
+cform="grant_type=$grant&application_id=$ck&client_secret=$cks&resource=resource://control&scope=control:restart"
 c=$(post "$cform&zone_id=$zone")
 [ "$c" = 200 ] && [ "$(json "['expires_in']" <"$tmp/body")" = 300 ] || fail "control key: $c $(cat "$tmp/body")"
 "$py" - "$(json "['access_token']" <"$tmp/body")" <<'PY' || fail "control mandate claims"
 import jwt, sys
 c = jwt.decode(sys.argv[1], options={"verify_signature": False})
-assert c["use"] == "resource" and c["aud"] == ["caracal-control"], c
-assert c["scope"] == "control:restart" and c["target"] == ["caracal-control"], c
+assert c["use"] == "resource" and c["aud"] == ["resource://control"], c
+assert c["scope"] == "control:restart" and c["target"] == ["resource://control"], c
 PY
 c=$(post "$cform")
 [ "$c" = 200 ] || fail "control key without zone_id: $c $(cat "$tmp/body")"
 expect 403 access_denied "requires a control key" \
-	"grant_type=$grant&zone_id=$zone&application_id=$ck&client_secret=$cks&resource=caracal-control&scope=control:drain"
+	"grant_type=$grant&zone_id=$zone&application_id=$ck&client_secret=$cks&resource=resource://control&scope=control:drain"
 expect 403 access_denied "requires a control key" \
-	"grant_type=$grant&zone_id=$zone&application_id=$ck&client_secret=$cks&resource=caracal-control&resource=resource://orders&scope=control:restart"
-expect 403 access_denied "requires a control key" "$(form resource=caracal-control scope=control:restart)"
+	"grant_type=$grant&zone_id=$zone&application_id=$ck&client_secret=$cks&resource=resource://control&resource=resource://orders&scope=control:restart"
+expect 403 access_denied "requires a control key" "$(form resource=resource://control scope=control:restart)"
 expect 401 access_denied "invalid client credentials" \
-	"grant_type=$grant&application_id=$app&client_secret=$secret&resource=caracal-control&scope=control:restart"
+	"grant_type=$grant&application_id=$app&client_secret=$secret&resource=resource://control&scope=control:restart"
+# A stored resource that is the control audience, named by its id and granted to an
+# ordinary application, is still a control key's alone.
+"${ctl[@]}" resource create --zone acme --identifier resource://control --scopes "control:restart" \
+	>"$tmp/ctlres.json" || fail "control-audience resource"
+ctlres=$(json "['id']" <"$tmp/ctlres.json")
+"${ctl[@]}" grant create --zone acme --app "$app" --resource resource://control \
+	--scopes control:restart >/dev/null || fail "grant on the control audience"
+expect 403 access_denied "requires a control key" "$(form resource=$ctlres scope=control:restart)"
 expect 400 invalid_token "ttl_seconds exceeds token TTL cap" "$cform&zone_id=$zone&ttl_seconds=3601"
-pass "control keys: use=resource for caracal-control, TTL capped by control:max-ttl, zone optional; other scopes, mixed resources, ordinary applications refused"
+pass "control keys: use=resource for the control audience, TTL capped by control:max-ttl, zone optional; other scopes, mixed resources, ordinary applications refused"
 
 # --- a zone without an active policy denies everything -------------------------------------
 "${ctl[@]}" zone create empty >/dev/null || fail "zone 2"

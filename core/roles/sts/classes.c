@@ -115,16 +115,24 @@ int sts_pure_control_request(struct token_job *job, const char *audience)
 	       sts_control_request(f->resources, f->resource_count, scopes, n, audience);
 }
 
-/* The zone of the control key app_id ("" when no zone has it as one). */
-const char *sts_control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena)
+/* The own zone of the control key app_id (see exchange.h). */
+int sts_control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena,
+                         const char **zone)
 {
 	caracal_application a = {.size = sizeof a};
 	caracal_error err = {0};
-	if (role_application_find(deps->storage, deps->storage_tctx, app_id, arena, &a, &err) !=
-	        CARACAL_OK ||
-	    a.zone_id == NULL || !sts_control_invoker(&a.traits))
-		return "";
-	return a.zone_id;
+	*zone = "";
+	int rc = role_application_find(deps->storage, deps->storage_tctx, app_id, arena, &a, &err);
+	if (rc == CARACAL_E_NOTFOUND)
+		return CARACAL_OK; /* no zone: the exchange fails authentication */
+	if (rc != CARACAL_OK) {
+		/* A storage fault is not a failed login: never counted, never 401. */
+		log_error("sts", "control key lookup: %s", err.message);
+		return rc;
+	}
+	if (a.zone_id != NULL && sts_control_invoker(&a.traits))
+		*zone = a.zone_id;
+	return CARACAL_OK;
 }
 
 /* §2.3 control key: a use=resource mandate for the control audience, no

@@ -146,7 +146,10 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 void sts_federation_exchange(struct token_job *job, const role_deps *deps,
                              const caracal_application *app, int64_t now_us);
 int sts_pure_control_request(struct token_job *job, const char *audience);
-const char *sts_control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena);
+/* The own zone of the control key app_id into *zone ("" when no zone has it
+ * as a control key); a storage fault is returned (the caller answers 503). */
+int sts_control_key_zone(const role_deps *deps, const char *app_id, caracal_arena *arena,
+                         const char **zone);
 void sts_control_exchange(struct token_job *job, const role_deps *deps,
                           const caracal_application *app, const char *const *scopes, size_t nscopes,
                           int plain, int64_t now_us);

@@ -139,12 +139,16 @@ static int operation_permitted(const caracal_resource *res, const char *method, 
 {
 	if (method == NULL || path == NULL || res->operations_json.ptr == NULL)
 		return 0;
-	char m[16], p[1024];
+	char m[16], p[1025];
 	size_t ml = 0, pl = 0;
 	while (*method == ' ' || *method == '\t')
 		method++;
-	for (; method[ml] != '\0' && method[ml] != ' ' && method[ml] != '\t'; ml++) {
-		if (ml + 1 >= sizeof m)
+	size_t mlen = strlen(method);
+	while (mlen > 0 && (method[mlen - 1] == ' ' || method[mlen - 1] == '\t'))
+		mlen--;
+	for (; ml < mlen; ml++) {
+		/* Whitespace inside is not a method: nothing matches it. */
+		if (ml + 1 >= sizeof m || method[ml] == ' ' || method[ml] == '\t')
 			return 0;
 		m[ml] = (char)toupper((unsigned char)method[ml]);
 	}
@@ -215,7 +219,11 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 	 * the zone is then its own. */
 	if (zone[0] == '\0' && app_id[0] != '\0' &&
 	    sts_pure_control_request(job, st->control_audience))
-		zone = sts_control_key_zone(&deps, app_id, arena);
+		if (sts_control_key_zone(&deps, app_id, arena, &zone) != CARACAL_OK) {
+			sts_set_error(job, 503, "sts_unavailable",
+			              "the token service is unavailable");
+			return;
+		}
 	caracal_application app = {.size = sizeof app};
 	int rc = CARACAL_E_NOTFOUND;
 	if (app_id[0] != '\0' && zone[0] != '\0')
@@ -530,6 +538,17 @@ evaluate:
 			log_error("sts", "request %s: storage: %s", job->request_id, err.message);
 			sts_set_error(job, 503, "sts_unavailable",
 			              "the token service is unavailable");
+			goto out;
+		}
+		/* §2.4 step 9f, after the lookup: a stored resource that is the
+		 * control audience (named by id, say) is still a control key's
+		 * alone — the whole exchange is refused. */
+		if (res.identifier != NULL && strcmp(res.identifier, st->control_audience) == 0) {
+			if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key",
+			                       ident, NULL, NULL, &err) != CARACAL_OK)
+				goto audit_failed;
+			sts_set_error(job, 403, "access_denied",
+			              "the control audience requires a control key");
 			goto out;
 		}
 		/* The same resource named by id and by identifier is one resource:
