@@ -430,10 +430,10 @@ OFF(caracal_storage_ops, subject_issuer_create, 304);
 OFF(caracal_storage_ops, subject_issuer_get, 312);
 OFF(caracal_storage_ops, key_meta_put, 320);
 OFF(caracal_storage_ops, key_meta_list, 328);
-OFF(caracal_storage_ops, mint_write, 336); /* 1.1 */
+OFF(caracal_storage_ops, mint_write, 336);             /* 1.1 */
 OFF(caracal_storage_ops, approval_get_or_create, 344); /* 1.1 */
-OFF(caracal_storage_ops, application_find, 352); /* 1.1 */
-OFF(caracal_storage_ops, approval_sweep, 360); /* 1.1 */
+OFF(caracal_storage_ops, application_find, 352);       /* 1.1 */
+OFF(caracal_storage_ops, approval_sweep, 360);         /* 1.1 */
 
 /* caracal_stream_msg */
 SIZE(caracal_stream_msg, 48);
