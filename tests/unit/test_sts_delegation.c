@@ -536,6 +536,7 @@ static void test_own_session_active(void **state)
 		assert_int_equal(out.has_edge, 0);
 		assert_string_equal(out.target.id, ids[i]);
 		assert_string_equal(out.target.application_id, "app-b");
+		assert_string_equal(out.target_subject.id, out.target.subject_authority_record_id);
 		assert_null(out.path);
 	}
 }
@@ -638,6 +639,7 @@ static void test_delegation_single_hop(void **state)
 	assert_int_equal(out.has_edge, 1);
 	assert_string_equal(out.edge.id, "e1");
 	assert_string_equal(out.source.id, "s-a");
+	assert_string_equal(out.target_subject.id, "ar-b"); /* kept for the hold anchor */
 	assert_string_equal(out.target.id, "s-b");
 	assert_int_equal(out.constraints.max_hops, 1);
 	assert_int_equal(out.constraints.resource_count, 0);

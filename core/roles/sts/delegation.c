@@ -407,18 +407,18 @@ static lookup read_edge(const validation *v, const char *id, caracal_delegation 
 
 /* A session that is active as §1.6 defines it (it is read joined with its
  * subject authority record: without one it does not exist). */
-static lookup read_active_session(const validation *v, const char *id, caracal_session *out)
+static lookup read_active_session(const validation *v, const char *id, caracal_session *out,
+                                  caracal_authority_record *subject)
 {
 	lookup l = read_session(v, id, out);
 	if (l != LOOKUP_OK)
 		return l;
 	if (!present(out->subject_authority_record_id))
 		return LOOKUP_REFUSED;
-	caracal_authority_record subject;
-	if ((l = read_authority_record(v, out->subject_authority_record_id, &subject)) != LOOKUP_OK)
+	if ((l = read_authority_record(v, out->subject_authority_record_id, subject)) != LOOKUP_OK)
 		return l;
-	return session_active(out, &subject, v->in->zone_id, v->in->now_us) ? LOOKUP_OK
-	                                                                    : LOOKUP_REFUSED;
+	return session_active(out, subject, v->in->zone_id, v->in->now_us) ? LOOKUP_OK
+	                                                                   : LOOKUP_REFUSED;
 }
 
 /* §2.7: under a session mandate, the governed session must be the one
@@ -453,7 +453,8 @@ static int check_authority_record(const validation *v)
 /* §2.7 agent_session_id without a delegation: the caller's own session. */
 static int check_own_session(const validation *v, sts_delegation *out)
 {
-	const lookup l = read_active_session(v, v->in->agent_session_id, &out->target);
+	const lookup l =
+	    read_active_session(v, v->in->agent_session_id, &out->target, &out->target_subject);
 	if (l == LOOKUP_FAULT)
 		return -1;
 	if (l == LOOKUP_REFUSED)
@@ -497,12 +498,14 @@ static int check_edge(const validation *v, sts_delegation *out)
 static int check_edge_sessions(const validation *v, sts_delegation *out)
 {
 	const sts_delegation_input *in = v->in;
-	lookup l = read_active_session(v, out->edge.source_session_id, &out->source);
+	caracal_authority_record source_subject;
+	lookup l =
+	    read_active_session(v, out->edge.source_session_id, &out->source, &source_subject);
 	if (l == LOOKUP_FAULT)
 		return -1;
 	if (l == LOOKUP_REFUSED)
 		return deny(v, "delegation source inactive or expired");
-	l = read_active_session(v, out->edge.target_session_id, &out->target);
+	l = read_active_session(v, out->edge.target_session_id, &out->target, &out->target_subject);
 	if (l == LOOKUP_FAULT)
 		return -1;
 	if (l == LOOKUP_REFUSED || !same(out->target.application_id, in->application_id))

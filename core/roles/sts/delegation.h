@@ -63,6 +63,7 @@ typedef struct sts_delegation_constraints {
 typedef struct sts_delegation {
 	int has_session;        /* agent_session_id given and valid */
 	caracal_session target; /* the governed (target) session = policy principal's session */
+	caracal_authority_record target_subject; /* its subject authority record */
 	int has_edge;
 	caracal_delegation edge;
 	caracal_session source;

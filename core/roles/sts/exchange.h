@@ -134,8 +134,8 @@ int sts_exchange_binding(struct token_job *job, const role_deps *deps, caracal_a
                          approval_binding_input *bi, char binding[65]);
 int sts_reissuable(const role_deps *deps, const caracal_approval *held, int64_t now_us,
                    caracal_arena *arena, caracal_authority_record *rec);
-int sts_hold_anchor(struct token_job *job, const role_deps *deps, const char *subject_kind,
-                    const char *subject_id, const sts_delegation *deleg, const char **anchor);
+void sts_hold_anchor(const char *subject_kind, const char *subject_id, const sts_delegation *deleg,
+                     const char **anchor);
 
 /* ---- issue.c — signing, persisting and answering one mandate */
 

@@ -300,31 +300,15 @@ int sts_reissuable(const role_deps *deps, const caracal_approval *held, int64_t 
 
 /* §2.9: the subject a hold is anchored to — the presented token's when it
  * is user-typed, else the governed session's subject when that authority
- * record is a user's — so that only that user may decide it. 0 (anchor NULL:
- * none), or -1 with the answer set (a record that cannot be read fails
- * closed). */
-int sts_hold_anchor(struct token_job *job, const role_deps *deps, const char *subject_kind,
-                    const char *subject_id, const sts_delegation *deleg, const char **anchor)
+ * record (read by the delegation check) is a user's — so that only that
+ * user may decide it. NULL: none. */
+void sts_hold_anchor(const char *subject_kind, const char *subject_id, const sts_delegation *deleg,
+                     const char **anchor)
 {
 	*anchor = NULL;
-	if (strcmp(subject_kind, "user") == 0) {
+	if (strcmp(subject_kind, "user") == 0)
 		*anchor = subject_id;
-		return 0;
-	}
-	if (!deleg->has_session || !sts_present(deleg->target.subject_authority_record_id))
-		return 0;
-	caracal_authority_record r = {.size = sizeof r};
-	caracal_error err = {0};
-	int rc = deps->storage->authority_record_get(deps->storage_tctx, job->zone,
-	                                             deleg->target.subject_authority_record_id,
-	                                             job->arena, &r, &err);
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: session subject record: %s", job->request_id,
-		          err.message);
-		sts_set_error(job, 503, "sts_unavailable", "the token service is unavailable");
-		return -1;
-	}
-	if (r.session_type != NULL && strcmp(r.session_type, "user") == 0)
-		*anchor = r.subject_id;
-	return 0;
+	else if (deleg->has_session && deleg->target_subject.session_type != NULL &&
+	         strcmp(deleg->target_subject.session_type, "user") == 0)
+		*anchor = deleg->target_subject.subject_id;
 }
