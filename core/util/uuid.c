@@ -2,6 +2,7 @@
 
 #include "util/clock.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -65,4 +66,19 @@ int uuid_v7(char out[UUID_TEXT_LEN + 1])
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int uuid_is_text(const char *s)
+{
+	if (strlen(s) != UUID_TEXT_LEN)
+		return 0;
+	for (int i = 0; i < UUID_TEXT_LEN; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return 1;
 }

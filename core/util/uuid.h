@@ -7,4 +7,7 @@
 /* Writes 36 characters and a NUL into out (37 bytes). -1 when no randomness. */
 int uuid_v7(char out[UUID_TEXT_LEN + 1]);
 
+/* Whether s is a textual UUID of any version: 8-4-4-4-12 hex digits. */
+int uuid_is_text(const char *s);
+
 #endif

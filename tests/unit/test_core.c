@@ -137,6 +137,13 @@ static void test_uuid_v7(void **state)
 	assert_int_equal(a[14], '7'); /* version */
 	assert_true(strchr("89ab", a[19]) != NULL);
 	assert_string_not_equal(a, b);
+	assert_true(uuid_is_text(a));
+	assert_true(uuid_is_text("00000000-0000-4000-8000-00000000ABCD"));
+	assert_false(uuid_is_text("00000000-0000-4000-8000-00000000abc"));   /* short */
+	assert_false(uuid_is_text("00000000-0000-4000-8000-00000000abcde")); /* long */
+	assert_false(uuid_is_text("00000000_0000-4000-8000-00000000abcd"));  /* dash */
+	assert_false(uuid_is_text("0000000g-0000-4000-8000-00000000abcd"));  /* hex */
+	assert_false(uuid_is_text(""));
 }
 
 static void test_metrics_render(void **state)

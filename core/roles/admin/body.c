@@ -1,6 +1,7 @@
 /* body.c — see body.h. */
 #include "roles/admin/body.h"
 #include "util/rfc3339.h"
+#include "util/uuid.h"
 
 #include <caracal/storage.h>
 
@@ -186,21 +187,6 @@ const char *admin_route_action(admin_route_id route, const char *method)
 
 /* ---- values ------------------------------------------------------------------ */
 
-int admin_looks_like_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return 0;
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 int admin_valid_zone_name(const char *s)
 {
 	size_t n = strlen(s);
@@ -211,7 +197,7 @@ int admin_valid_zone_name(const char *s)
 			return 0;
 	/* A name shaped like an id would shadow that id in zone lookups
 	 * (id_or_name); "caracal." names the system's own audit zones. */
-	if (admin_looks_like_uuid(s) || strncasecmp(s, "caracal.", 8) == 0)
+	if (uuid_is_text(s) || strncasecmp(s, "caracal.", 8) == 0)
 		return 0;
 	return 1;
 }

@@ -72,7 +72,6 @@ int admin_valid_scope(const char *s); /* RFC 6749 scope-token, <= 128 bytes */
 int admin_valid_identifier(const char *s);
 /* http(s) URL with a host, no userinfo, no fragment, printable ASCII. */
 int admin_valid_upstream_url(const char *s, char *why, size_t cap);
-int admin_looks_like_uuid(const char *s);
 
 /* The text of a federated issuer, whatever its scheme: 1..512 bytes of valid
  * UTF-8 without control characters (C0, DEL, C1) or bidirectional

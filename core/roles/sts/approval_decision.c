@@ -19,6 +19,7 @@
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/uuid.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -396,7 +397,7 @@ static void route_decision(request_ctx *rc)
 	}
 	memcpy(id, rest, 36);
 	id[36] = '\0';
-	if (!approval_is_uuid(id)) {
+	if (!uuid_is_text(id)) {
 		server_respond_error(rc, 404, "resource_not_found", "no such approval");
 		return;
 	}

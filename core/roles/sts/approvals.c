@@ -1,5 +1,6 @@
 /* approvals.c — see approvals.h. */
 #include "roles/sts/approvals.h"
+#include "util/uuid.h"
 
 #include "daemon/server.h"
 #include "util/arena.h"
@@ -196,21 +197,6 @@ struct poll_job {
 	struct event *timer;
 };
 
-int approval_is_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return 0;
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 int approval_find(const role_deps *deps, const char *id, caracal_arena *arena,
                   caracal_approval *out, caracal_error *err)
 {
@@ -313,7 +299,7 @@ static void poll_then(deferred_work *dw)
 static void route_approval(request_ctx *rc)
 {
 	const char *id = rc->req->path + strlen("/approvals/");
-	if (!approval_is_uuid(id)) {
+	if (!uuid_is_text(id)) {
 		server_respond_error(rc, 404, "resource_not_found", "no such approval");
 		return;
 	}

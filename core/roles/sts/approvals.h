@@ -42,9 +42,6 @@ int64_t approval_ttl_s(const char *approver_class, int64_t declared_s);
 /* A fresh random (v4) UUID: approval ids are capabilities. */
 int approval_new_id(char out[37]);
 
-/* Whether s is a textual UUID (8-4-4-4-12 hex digits). */
-int approval_is_uuid(const char *s);
-
 /* The approval id is the capability: find its hold in whichever zone
  * (storage has no zone-less lookup). NOTFOUND when no zone holds it. */
 int approval_find(const role_deps *deps, const char *id, caracal_arena *arena,
