@@ -1,6 +1,7 @@
 /* https_get.c — see https_get.h. */
 #include "util/https_get.h"
 
+#include "util/hex.h"
 #include "util/why.h"
 
 #include <arpa/inet.h>
@@ -305,6 +306,26 @@ static int parse_head(const char *buf, const char *end, size_t max_body, struct 
 	return 0;
 }
 
+/* The size of the chunk-size line [line, eol] (eol at its '\n'): 1..8 hex
+ * digits, an optional ";extension", then CRLF. 0, or -1 when malformed. */
+static int chunk_size(const char *line, const char *eol, size_t *size)
+{
+	if (eol == line || eol[-1] != '\r')
+		return -1;
+	size_t v = 0;
+	int digits = 0;
+	for (const char *q = line; q < eol - 1 && *q != ';'; q++, digits++) {
+		int d = hex_digit((unsigned char)*q);
+		if (d < 0 || digits >= 8)
+			return -1;
+		v = v * 16 + (size_t)d;
+	}
+	if (digits == 0)
+		return -1;
+	*size = v;
+	return 0;
+}
+
 /* De-chunk [p, end). 1 complete (*out owned), 0 incomplete, -1 malformed. */
 static int dechunk(const char *p, const char *end, size_t max_body, char **out, size_t *out_len,
                    char *why, size_t cap)
@@ -322,20 +343,7 @@ static int dechunk(const char *p, const char *end, size_t max_body, char **out, 
 			                              : 0;
 		}
 		size_t size = 0;
-		const char *q = p;
-		int digits = 0;
-		for (; q < eol && *q != ';' && *q != '\r'; q++, digits++) {
-			int d = (*q >= '0' && *q <= '9')   ? *q - '0'
-			        : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
-			        : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
-			                                   : -1;
-			if (d < 0 || digits >= 8) {
-				free(dst);
-				return why_fail(why, cap, "a malformed chunk size");
-			}
-			size = size * 16 + (size_t)d;
-		}
-		if (digits == 0 || eol[-1] != '\r') {
+		if (chunk_size(p, eol, &size) != 0) {
 			free(dst);
 			return why_fail(why, cap, "a malformed chunk size");
 		}
@@ -599,17 +607,7 @@ static int chunk_walk(struct progress *p, const char *body, size_t len, size_t m
 			continue;
 		}
 		size_t size = 0;
-		int digits = 0;
-		for (const char *q = line; q < eol - 1 && *q != ';'; q++, digits++) {
-			int d = (*q >= '0' && *q <= '9')   ? *q - '0'
-			        : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
-			        : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
-			                                   : -1;
-			if (d < 0 || digits >= 8)
-				return why_fail(why, cap, "a malformed chunk size");
-			size = size * 16 + (size_t)d;
-		}
-		if (digits == 0)
+		if (chunk_size(line, eol, &size) != 0)
 			return why_fail(why, cap, "a malformed chunk size");
 		if (size == 0) {
 			p->in_trailers = 1;

@@ -2,6 +2,7 @@
 #include "roles/sts/form.h"
 
 #include "util/arena.h"
+#include "util/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,17 +44,6 @@ static int fail(sts_form_error *fe, int status, const char *error, const char *f
 	fe->error = error;
 	vsnprintf(fe->description, sizeof fe->description, fmt, ap);
 	va_end(ap);
-	return -1;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
 	return -1;
 }
 
@@ -103,8 +93,8 @@ static char *decode(caracal_arena *arena, const char *s, size_t n, int *malforme
 		if (c == '+') {
 			out[o++] = ' ';
 		} else if (c == '%') {
-			int h = i + 1 < n ? hexval(s[i + 1]) : -1;
-			int l = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int h = i + 1 < n ? hex_digit((unsigned char)s[i + 1]) : -1;
+			int l = i + 2 < n ? hex_digit((unsigned char)s[i + 2]) : -1;
 			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
 				*malformed = 1;
 				return out;

@@ -1,6 +1,8 @@
 /* gateway_auth.c — see gateway_auth.h. */
 #include "roles/sts/gateway_auth.h"
 
+#include "util/hex.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -32,23 +34,12 @@ static sts_gateway_key *refuse_key(char *why, size_t cap, const char *reason)
 	return NULL;
 }
 
-static int hex_nibble(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* n hex digits (n even) into n / 2 bytes; -1 at the first non-hex digit. */
 static int hex_decode(const char *hex, size_t n, unsigned char *out)
 {
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = hex_nibble((unsigned char)hex[i]);
-		int lo = hex_nibble((unsigned char)hex[i + 1]);
+		int hi = hex_digit((unsigned char)hex[i]);
+		int lo = hex_digit((unsigned char)hex[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i / 2] = (unsigned char)(hi << 4 | lo);
