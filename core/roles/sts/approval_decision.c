@@ -50,19 +50,6 @@ static void decision_free(deferred_work *dw)
 	free(job);
 }
 
-static void answer(deferred_work *dw, int status, const char *error, const char *description)
-{
-	free(dw->body);
-	dw->status = status;
-	dw->content_type = "application/json";
-	json_t *o = json_pack("{s:s, s:s}", "error", error, "error_description", description);
-	dw->body = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	dw->body_len = dw->body != NULL ? strlen(dw->body) : 0;
-	json_decref(o);
-	if (dw->body == NULL)
-		dw->status = 500;
-}
-
 /* "subject:..." as the hold's privacy mode allows (into out). */
 static void approver_id(const char *privacy, const char *zone, const char *sub, char *out,
                         size_t cap)
@@ -124,12 +111,12 @@ static int check_mandate(deferred_work *dw, const role_deps *deps, const char *t
 	int64_t max_age = 0;
 	caracal_error err = {0};
 	if (jwt_parse(token, strlen(token), j, why, sizeof why) != 0) {
-		answer(dw, 401, "invalid_token", "invalid bearer token");
+		approval_answer_error(dw, 401, "invalid_token", "invalid bearer token");
 		return -1;
 	}
 	int rc = deps->signer->jwks(deps->signer_tctx, zone, arena, &jwks, &max_age, &err);
 	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
-		answer(dw, 503, "sts_unavailable", "signing keys are unavailable");
+		approval_answer_error(dw, 503, "sts_unavailable", "signing keys are unavailable");
 		return -1;
 	}
 	if (rc != CARACAL_OK ||
@@ -137,7 +124,7 @@ static int check_mandate(deferred_work *dw, const role_deps *deps, const char *t
 	    jwt_check_claims(j, deps->settings->issuer, zone, "session", clock_now_us() / 1000000,
 	                     why, sizeof why) != 0) {
 		log_info("sts", "approval decision: bearer refused: %s", why);
-		answer(dw, 401, "invalid_token", "invalid bearer token");
+		approval_answer_error(dw, 401, "invalid_token", "invalid bearer token");
 		return -1;
 	}
 	return 0;
@@ -153,11 +140,12 @@ static int check_approver(deferred_work *dw, const role_deps *deps, const caraca
 	const char *sid = json_string_value(json_object_get(c, "sid"));
 	const char *client = json_string_value(json_object_get(c, "client_id"));
 	if (sub_type == NULL || strcmp(sub_type, "user") != 0 || sub == NULL) {
-		answer(dw, 403, "access_denied", "approver must be a user session");
+		approval_answer_error(dw, 403, "access_denied", "approver must be a user session");
 		return -1;
 	}
 	if (hold->application_id == NULL || hold->application_id[0] == '\0') {
-		answer(dw, 403, "access_denied", "the approval names no application");
+		approval_answer_error(dw, 403, "access_denied",
+		                      "the approval names no application");
 		return -1;
 	}
 	caracal_authority_record rec = {.size = sizeof rec};
@@ -166,27 +154,31 @@ static int check_approver(deferred_work *dw, const role_deps *deps, const caraca
 	                           deps->storage_tctx, hold->zone_id, sid, arena, &rec, &err)
 	                     : CARACAL_E_NOTFOUND;
 	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
-		answer(dw, 503, "sts_unavailable", "the token service is unavailable");
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 		return -1;
 	}
 	if (rc != CARACAL_OK || rec.status == NULL || strcmp(rec.status, "active") != 0 ||
 	    rec.expires_at_us <= now_us || rec.subject_id == NULL ||
 	    strcmp(rec.subject_id, sub) != 0) {
-		answer(dw, 403, "access_denied", "authority record inactive or expired");
+		approval_answer_error(dw, 403, "access_denied",
+		                      "authority record inactive or expired");
 		return -1;
 	}
 	if (client == NULL || strcmp(client, hold->application_id) != 0) {
-		answer(dw, 403, "access_denied", "authority record client mismatch");
+		approval_answer_error(dw, 403, "access_denied", "authority record client mismatch");
 		return -1;
 	}
 	if (hold->approver_class == NULL || (strcmp(hold->approver_class, "subject") != 0 &&
 	                                     strcmp(hold->approver_class, "any") != 0)) {
-		answer(dw, 403, "access_denied", "this approval needs an operator's decision");
+		approval_answer_error(dw, 403, "access_denied",
+		                      "this approval needs an operator's decision");
 		return -1;
 	}
 	if (hold->subject_anchor != NULL && hold->subject_anchor[0] != '\0' &&
 	    strcmp(hold->subject_anchor, sub) != 0) {
-		answer(dw, 403, "access_denied", "approver is not the approval's subject");
+		approval_answer_error(dw, 403, "access_denied",
+		                      "approver is not the approval's subject");
 		return -1;
 	}
 	/* Nobody approves their own request: the approver's record may be
@@ -196,12 +188,13 @@ static int check_approver(deferred_work *dw, const role_deps *deps, const caraca
 		int down =
 		    up == 0 ? in_line_above(deps, hold->zone_id, sid, hold->session_id, arena) : up;
 		if (up < 0 || down < 0) {
-			answer(dw, 503, "sts_unavailable", "the token service is unavailable");
+			approval_answer_error(dw, 503, "sts_unavailable",
+			                      "the token service is unavailable");
 			return -1;
 		}
 		if (up || down) {
-			answer(dw, 403, "access_denied",
-			       "approver shares the requester's authority line");
+			approval_answer_error(dw, 403, "access_denied",
+			                      "approver shares the requester's authority line");
 			return -1;
 		}
 	}
@@ -230,12 +223,13 @@ static void decision_run(deferred_work *dw, worker_ctx *wc)
 	caracal_error err = {0};
 	role_deps deps;
 	if (role_deps_get(wc, ROLE_NEEDS_STORAGE | ROLE_NEEDS_SIGNER, &deps, &err) != CARACAL_OK) {
-		answer(dw, 503, "sts_unavailable", "the token service is unavailable");
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 		return;
 	}
 	caracal_arena *arena = arena_new();
 	if (arena == NULL) {
-		answer(dw, 503, "sts_unavailable", "out of memory");
+		approval_answer_error(dw, 503, "sts_unavailable", "out of memory");
 		return;
 	}
 	jwt j = {0};
@@ -243,22 +237,23 @@ static void decision_run(deferred_work *dw, worker_ctx *wc)
 	int64_t now_us = clock_now_us();
 	int rc = approval_find(&deps, job->id, arena, &hold, &err);
 	if (rc == CARACAL_E_NOTFOUND) {
-		answer(dw, 404, "resource_not_found", "no such approval");
+		approval_answer_error(dw, 404, "resource_not_found", "no such approval");
 		goto out;
 	}
 	if (rc != CARACAL_OK) {
-		answer(dw, 503, "sts_unavailable", "the token service is unavailable");
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 		goto out;
 	}
 	if (check_mandate(dw, &deps, job->token, hold.zone_id, arena, &j) != 0 ||
 	    check_approver(dw, &deps, &hold, &j, arena, now_us) != 0)
 		goto out;
 	if (hold.binding_hex == NULL || strcmp(hold.binding_hex, job->binding) != 0) {
-		answer(dw, 409, "access_denied", "binding mismatch");
+		approval_answer_error(dw, 409, "access_denied", "binding mismatch");
 		goto out;
 	}
 	if (strcmp(approval_state(&hold, now_us), "pending") != 0) {
-		answer(dw, 409, "access_denied", "approval is not pending");
+		approval_answer_error(dw, 409, "access_denied", "approval is not pending");
 		goto out;
 	}
 	const char *sub = json_string_value(json_object_get(j.claims, "sub"));
@@ -268,7 +263,8 @@ static void decision_run(deferred_work *dw, worker_ctx *wc)
 	if (audit_decision(&hold, "step_up_decision_requested", decision, sid, job->reason, &err) !=
 	    CARACAL_OK) {
 		log_error("sts", "approval %s: audit: %s", hold.id, err.message);
-		answer(dw, 500, "internal_error", "audit evidence could not be recorded");
+		approval_answer_error(dw, 500, "internal_error",
+		                      "audit evidence could not be recorded");
 		goto out;
 	}
 	char who[64 + 512];
@@ -276,25 +272,20 @@ static void decision_run(deferred_work *dw, worker_ctx *wc)
 	rc = deps.storage->approval_decide(deps.storage_tctx, hold.zone_id, hold.id, job->approve,
 	                                   who, job->reason, now_us, &err);
 	if (rc == CARACAL_E_CONFLICT) {
-		answer(dw, 409, "access_denied", "approval is not pending");
+		approval_answer_error(dw, 409, "access_denied", "approval is not pending");
 		goto out;
 	}
 	if (rc != CARACAL_OK) {
 		log_error("sts", "approval %s: decide: %s", hold.id, err.message);
-		answer(dw, 503, "sts_unavailable", "the token service is unavailable");
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 		goto out;
 	}
 	if (audit_decision(&hold, "step_up_decided", decision, sid, job->reason, &err) !=
 	    CARACAL_OK)
 		log_error("sts", "approval %s: decided, but the audit event was refused: %s",
 		          hold.id, err.message);
-	json_t *o = json_pack("{s:s, s:s}", "id", hold.id, "state", decision);
-	free(dw->body);
-	dw->body = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	dw->status = dw->body != NULL ? 200 : 500;
-	dw->content_type = "application/json";
-	dw->body_len = dw->body != NULL ? strlen(dw->body) : 0;
+	approval_answer(dw, 200, json_pack("{s:s, s:s}", "id", hold.id, "state", decision));
 out:
 	jwt_free(&j);
 	arena_free(arena);

@@ -213,7 +213,7 @@ int approval_find(const role_deps *deps, const char *id, caracal_arena *arena,
 	return CARACAL_E_NOTFOUND;
 }
 
-static void set_body(deferred_work *dw, int status, json_t *body)
+void approval_answer(deferred_work *dw, int status, json_t *body)
 {
 	free(dw->body);
 	dw->status = status;
@@ -225,6 +225,13 @@ static void set_body(deferred_work *dw, int status, json_t *body)
 	json_decref(body);
 }
 
+void approval_answer_error(deferred_work *dw, int status, const char *error,
+                           const char *description)
+{
+	approval_answer(dw, status,
+	                json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
 static void poll_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct poll_job *job = (struct poll_job *)dw;
@@ -232,22 +239,18 @@ static void poll_run(deferred_work *dw, worker_ctx *wc)
 	role_deps deps;
 	job->final = 1;
 	if (role_deps_get(wc, ROLE_NEEDS_STORAGE, &deps, &err) != CARACAL_OK) {
-		set_body(dw, 503,
-		         json_pack("{s:s, s:s}", "error", "sts_unavailable", "error_description",
-		                   "the token service is unavailable"));
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 		return;
 	}
 	caracal_arena *arena = arena_new();
 	caracal_approval a = {.size = sizeof a};
 	int rc = arena != NULL ? approval_find(&deps, job->id, arena, &a, &err) : CARACAL_E_NOMEM;
 	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
-		set_body(dw, 503,
-		         json_pack("{s:s, s:s}", "error", "sts_unavailable", "error_description",
-		                   "the token service is unavailable"));
+		approval_answer_error(dw, 503, "sts_unavailable",
+		                      "the token service is unavailable");
 	} else if (rc == CARACAL_E_NOTFOUND) {
-		set_body(dw, 404,
-		         json_pack("{s:s, s:s}", "error", "resource_not_found", "error_description",
-		                   "no such approval"));
+		approval_answer_error(dw, 404, "resource_not_found", "no such approval");
 	} else {
 		int64_t now = clock_now_us();
 		const char *state = approval_state(&a, now);
@@ -256,9 +259,9 @@ static void poll_run(deferred_work *dw, worker_ctx *wc)
 		struct tm tm;
 		gmtime_r(&secs, &tm);
 		strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		set_body(dw, 200,
-		         json_pack("{s:s, s:s, s:s}", "id", job->id, "state", state, "expires_at",
-		                   expires));
+		approval_answer(dw, 200,
+		                json_pack("{s:s, s:s, s:s}", "id", job->id, "state", state,
+		                          "expires_at", expires));
 		job->final = strcmp(state, "pending") != 0;
 	}
 	arena_free(arena);

@@ -15,6 +15,10 @@
 
 #include "roles/deps.h"
 
+#include "daemon/server.h"
+
+#include <jansson.h>
+
 #include <stddef.h>
 
 typedef struct approval_binding_input {
@@ -41,6 +45,12 @@ int64_t approval_ttl_s(const char *approver_class, int64_t declared_s);
 
 /* A fresh random (v4) UUID: approval ids are capabilities. */
 int approval_new_id(char out[37]);
+
+/* A worker's JSON answer for the approval routes (body: reference taken;
+ * 500 when it cannot be encoded), and the {error, error_description} one. */
+void approval_answer(deferred_work *dw, int status, json_t *body);
+void approval_answer_error(deferred_work *dw, int status, const char *error,
+                           const char *description);
 
 /* The approval id is the capability: find its hold in whichever zone
  * (storage has no zone-less lookup). NOTFOUND when no zone holds it. */
