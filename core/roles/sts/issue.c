@@ -46,6 +46,25 @@ static void write_upstreams(jsonw *w, const struct granted *g, size_t n, int64_t
 	jsonw_array_end(w);
 }
 
+/* Once the record is written, a token that cannot leave (its evidence or
+ * its answer failed) must not leave the record behind either: it is revoked,
+ * so nothing can build on it. */
+static void withdraw_record(const struct token_job *job, const role_deps *deps, const char *zone,
+                            const char *sid, const char *reason)
+{
+	caracal_error err = {0};
+	uint64_t changed = 0;
+	caracal_revocation rv = {.size = sizeof rv,
+	                         .zone_id = zone,
+	                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
+	                         .target_id = sid,
+	                         .reason = reason,
+	                         .revoked_at_us = clock_now_us()};
+	if (deps->storage->revoke(deps->storage_tctx, &rv, &changed, &err) != CARACAL_OK)
+		log_error("sts", "request %s: could not revoke record %s: %s", job->request_id, sid,
+		          err.message);
+}
+
 /* Sign, persist (jti, approval, authority record) and answer. Every failure
  * answers an error and leaves no live record. */
 void sts_issue(struct token_job *job, const role_deps *deps, const struct issuance *is)
@@ -181,8 +200,11 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 		    "authority_record_id", sid, "reissued", is->reissue != NULL);
 		rc = role_audit(is->zone, "step_up_consumed", consumed, &ae);
 		json_decref(consumed);
-		if (rc != CARACAL_OK)
+		if (rc != CARACAL_OK) {
+			err = ae;
+			withdraw_record(job, deps, is->zone, sid, "audit_unavailable");
 			goto audit_failed;
+		}
 	}
 
 	json_t *extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
@@ -194,19 +216,7 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	rc = sts_audit_exchange(job, "allow", "issued", NULL, determining, extra, &err);
 	determining = NULL; /* audit_exchange took them */
 	if (rc != CARACAL_OK) {
-		/* No token leaves without its evidence; the record it would have
-		 * anchored is revoked so nothing can build on it. */
-		caracal_error re = {0};
-		uint64_t changed = 0;
-		caracal_revocation rv = {.size = sizeof rv,
-		                         .zone_id = is->zone,
-		                         .kind = CARACAL_REVOKE_AUTHORITY_RECORD,
-		                         .target_id = sid,
-		                         .reason = "audit_unavailable",
-		                         .revoked_at_us = clock_now_us()};
-		if (deps->storage->revoke(deps->storage_tctx, &rv, &changed, &re) != CARACAL_OK)
-			log_error("sts", "request %s: could not revoke record %s: %s",
-			          job->request_id, sid, re.message);
+		withdraw_record(job, deps, is->zone, sid, "audit_unavailable");
 		goto audit_failed;
 	}
 
@@ -228,6 +238,7 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	jsonw_object_end(&w);
 	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
 	if (job->dw.body == NULL) {
+		withdraw_record(job, deps, is->zone, sid, "issuance_failed");
 		sts_set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
