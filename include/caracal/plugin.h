@@ -9,6 +9,10 @@
  * the end of structs and never changes the meaning of existing ones; anything
  * else is a major release.
  *
+ *   1.2  2026-11  storage: optional rate_take (a block of a rate window's
+ *                 hits in one write, for hosts that count them locally);
+ *                 optional config_generation (a number that moves with
+ *                 every configuration write, for hosts that cache it).
  *   1.1  2026-11  storage: optional mint_write (a mint's writes in one
  *                 transaction) and struct caracal_mint_write; optional
  *                 approval_get_or_create (one live hold per binding);
@@ -63,7 +67,7 @@ extern "C" {
 #endif
 
 #define CARACAL_ABI_MAJOR 1
-#define CARACAL_ABI_MINOR 1
+#define CARACAL_ABI_MINOR 2
 
 /* "CRCL" — the first four bytes of every descriptor. */
 #define CARACAL_PLUGIN_MAGIC 0x4352434cu

@@ -366,6 +366,29 @@ typedef struct caracal_storage_ops {
 	 * host calls it now and then (spec sts.md §2.17: an hourly sweep of holds
 	 * older than 24 h); without it holds accumulate. */
 	int (*approval_sweep)(void *tctx, int64_t before_us, uint64_t *count, caracal_error *err);
+
+	/* --- ABI 1.2, optional (NULL or beyond the plugin's size: absent) --- */
+
+	/* Count up to want hits at once in the fixed window [window_start_us,
+	 * +window_len_us) of key, in one transaction: *taken receives how many
+	 * were counted, min(want, limit - hits), and *count (when not NULL) the
+	 * hits in the window after them. DENIED, nothing counted, when the window
+	 * already holds limit hits. want 0 is INVAL. rate_hit(…) is
+	 * rate_take(…, want 1, …). It lets a host lease a block of a window's
+	 * hits and spend them locally: several processes sharing one storage
+	 * then never exceed the limit together, and write once per block. */
+	int (*rate_take)(void *tctx, const char *key, int64_t window_start_us,
+	                 int64_t window_len_us, uint64_t limit, uint64_t want, uint64_t *taken,
+	                 uint64_t *count, caracal_error *err);
+	/* *gen receives a number that changes whenever a zone's configuration
+	 * changes, written by any process sharing this storage: zones,
+	 * applications, resources and their operations, grants, subject issuers.
+	 * Cheap enough to ask on every request: a host keeps what it read of
+	 * those under the number and reads again once it differs. A change is
+	 * visible through the number no later than through the records (the
+	 * number moves in the writing transaction). Without it the host reads
+	 * the records on every request. */
+	int (*config_generation)(void *tctx, uint64_t *gen, caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

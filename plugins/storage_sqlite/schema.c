@@ -250,6 +250,23 @@ static const char migration_1[] =
     " retire_at_us INTEGER,"
     " PRIMARY KEY (zone_id, kid)"
     ");";
+
+/* The configuration generation (storage ABI 1.2 config_generation): one
+ * number, moved by triggers in the transaction of every write to the tables
+ * a host caches, so no writer can forget it and no reader can see new
+ * records under an old number. */
+#define BUMP_ON(table, ev)                                                    \
+	"CREATE TRIGGER " table "_" ev "_generation AFTER " ev " ON " table \
+	" BEGIN UPDATE config_generation SET n = n + 1 WHERE id = 1; END;"
+#define BUMP_ALL(table) BUMP_ON(table, "INSERT") BUMP_ON(table, "UPDATE") BUMP_ON(table, "DELETE")
+static const char migration_2[] =
+    "CREATE TABLE config_generation ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " n INTEGER NOT NULL"
+    ");"
+    "INSERT INTO config_generation(id, n) VALUES (1, 1);"
+    BUMP_ALL("zones") BUMP_ALL("applications") BUMP_ALL("resources") BUMP_ALL("grants")
+    BUMP_ALL("subject_issuers");
 /* clang-format on */
 
 typedef struct ss_migration {
@@ -260,6 +277,7 @@ typedef struct ss_migration {
 
 static const ss_migration migrations[] = {
     {1, "baseline", migration_1},
+    {2, "config_generation", migration_2},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

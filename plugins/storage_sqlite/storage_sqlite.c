@@ -2061,9 +2061,9 @@ static const char sql_su_purge[] =
 static const char sql_rate_ins[] =
     "INSERT INTO rate_windows(key, window_start_us, window_end_us, hits) VALUES (?1, ?2, ?3, 0)"
     " ON CONFLICT(key, window_start_us) DO NOTHING";
-static const char sql_rate_hit[] =
-    "UPDATE rate_windows SET hits = hits + 1 WHERE key = ?1 AND window_start_us = ?2"
-    " AND hits < ?3 RETURNING hits";
+static const char sql_rate_take[] =
+    "UPDATE rate_windows SET hits = hits + min(?4, ?3 - hits) WHERE key = ?1"
+    " AND window_start_us = ?2 AND hits < ?3 RETURNING hits";
 static const char sql_rate_get[] =
     "SELECT hits FROM rate_windows WHERE key = ?1 AND window_start_us = ?2";
 #define SS_RATE_KEEP_US (3600 * 1000000LL)
@@ -2153,18 +2153,22 @@ static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict
 	return tx_end(t, rc, what, err);
 }
 
-static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int64_t window_len_us,
-                       uint64_t limit, uint64_t *count, caracal_error *err)
+static int op_rate_take(void *tctx, const char *key, int64_t window_start_us, int64_t window_len_us,
+                        uint64_t limit, uint64_t want, uint64_t *taken, uint64_t *count,
+                        caracal_error *err)
 {
-	static const char what[] = "rate_hit";
+	static const char what[] = "rate_take";
 	ss_thread *t = tctx;
 	sqlite3_stmt *st;
-	int64_t hits = 0;
+	int64_t hits = 0, before = 0;
 	int denied = 0;
 	if (key == NULL || key[0] == '\0' || window_len_us <= 0 ||
 	    window_start_us > INT64_MAX - window_len_us)
 		return inval(err, what, "a key and a positive window are required");
+	if (want == 0)
+		return inval(err, what, "want must be at least 1");
 	int64_t lim = limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+	int64_t w = want > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)want;
 	int rc = tx_begin(t, 1, what, err);
 	if (rc != CARACAL_OK)
 		return rc;
@@ -2174,30 +2178,35 @@ static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int
 		sqlite3_bind_int64(st, 3, window_start_us + window_len_us);
 		rc = step_done(t, st, what, err);
 	}
-	if (rc == CARACAL_OK && (rc = prep(t, sql_rate_hit, &st, what, err)) == CARACAL_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, window_start_us);
-		sqlite3_bind_int64(st, 3, lim);
-		int src = sqlite3_step(st);
-		if (src == SQLITE_ROW) {
-			hits = sqlite3_column_int64(st, 0);
-			src = sqlite3_step(st);
-		} else {
-			denied = 1;
-		}
-		if (src != SQLITE_DONE)
-			rc = ss_db_error(t, src, what, err);
-		sqlite3_reset(st);
-	}
-	if (rc == CARACAL_OK && denied &&
-	    (rc = prep(t, sql_rate_get, &st, what, err)) == CARACAL_OK) {
+	/* The hits before, to tell how many this call took (the UPDATE returns
+	 * only the new value); the write transaction holds them still. */
+	if (rc == CARACAL_OK && (rc = prep(t, sql_rate_get, &st, what, err)) == CARACAL_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, window_start_us);
 		int src = sqlite3_step(st);
 		if (src == SQLITE_ROW)
-			hits = sqlite3_column_int64(st, 0);
+			before = hits = sqlite3_column_int64(st, 0);
 		else
 			rc = ss_db_error(t, src == SQLITE_DONE ? SQLITE_INTERNAL : src, what, err);
+		sqlite3_reset(st);
+	}
+	if (rc == CARACAL_OK && before >= lim)
+		denied = 1;
+	if (rc == CARACAL_OK && !denied &&
+	    (rc = prep(t, sql_rate_take, &st, what, err)) == CARACAL_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, window_start_us);
+		sqlite3_bind_int64(st, 3, lim);
+		sqlite3_bind_int64(st, 4, w);
+		int src = sqlite3_step(st);
+		if (src == SQLITE_ROW) {
+			hits = sqlite3_column_int64(st, 0);
+			src = sqlite3_step(st);
+		}
+		if (src != SQLITE_DONE)
+			rc = ss_db_error(t, src, what, err);
+		else if (hits <= before)
+			rc = ss_db_error(t, SQLITE_INTERNAL, what, err);
 		sqlite3_reset(st);
 	}
 	if (rc == CARACAL_OK && ++t->hits % SS_PURGE_EVERY == 0 &&
@@ -2215,10 +2224,39 @@ static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int
 		return rc;
 	if (count != NULL)
 		*count = (uint64_t)hits;
+	if (taken != NULL)
+		*taken = (uint64_t)(hits - before);
 	if (denied)
 		return caracal_error_set(err, CARACAL_E_DENIED, "storage_sqlite: %s: limit reached",
 		                         what);
 	return CARACAL_OK;
+}
+
+static int op_rate_hit(void *tctx, const char *key, int64_t window_start_us, int64_t window_len_us,
+                       uint64_t limit, uint64_t *count, caracal_error *err)
+{
+	return op_rate_take(tctx, key, window_start_us, window_len_us, limit, 1, NULL, count, err);
+}
+
+static const char sql_config_generation[] = "SELECT n FROM config_generation WHERE id = 1";
+
+static int op_config_generation(void *tctx, uint64_t *gen, caracal_error *err)
+{
+	static const char what[] = "config_generation";
+	ss_thread *t = tctx;
+	sqlite3_stmt *st;
+	if (gen == NULL)
+		return inval(err, what, "gen is required");
+	int rc = tx_begin(t, 0, what, err);
+	if (rc == CARACAL_OK &&
+	    (rc = prep(t, sql_config_generation, &st, what, err)) == CARACAL_OK) {
+		int src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			*gen = (uint64_t)sqlite3_column_int64(st, 0);
+		else
+			rc = ss_db_error(t, src == SQLITE_DONE ? SQLITE_INTERNAL : src, what, err);
+	}
+	return tx_end(t, rc, what, err);
 }
 
 /* ------------------------------------------------------------ issuers, keys */
@@ -2351,4 +2389,6 @@ const caracal_storage_ops ss_storage_ops = {
     .approval_get_or_create = op_approval_get_or_create,
     .application_find = op_application_find,
     .approval_sweep = op_approval_sweep,
+    .rate_take = op_rate_take,
+    .config_generation = op_config_generation,
 };

@@ -31,11 +31,11 @@
 #define CUR_NEEDS "needs host minor >= " STR(CARACAL_ABI_MINOR)
 #define HOST_ABI_TEXT "this caracald speaks ABI " CUR
 /* Minor versions past this host's, as the fixtures declare them. */
-#define NEXT "1.2"
-#define NEXT_NEEDS "needs host minor >= 2"
-#define NEXT3 "1.4"
-#define NEXT3_NEEDS "needs host minor >= 4"
-_Static_assert(CARACAL_ABI_MINOR == 1, "update NEXT and NEXT3 for the new minor");
+#define NEXT "1.3"
+#define NEXT_NEEDS "needs host minor >= 3"
+#define NEXT3 "1.5"
+#define NEXT3_NEEDS "needs host minor >= 5"
+_Static_assert(CARACAL_ABI_MINOR == 2, "update NEXT and NEXT3 for the new minor");
 
 static char fixtures[1024]; /* <builddir>/tests/abi/.libs */
 static char plugdir[1024];  /* private plugin directory, 0755 */

@@ -26,6 +26,7 @@
 #include "roles/sts/mandate.h"
 #include "roles/sts/mint_persist.h"
 #include "roles/sts/policy_input.h"
+#include "roles/sts/rate_lease.h"
 #include "roles/sts/sts.h"
 
 #include "daemon/server.h"
@@ -622,12 +623,11 @@ evaluate:
 		char key[512];
 		snprintf(key, sizeof key, "mint:%s:%s:%s", zone, res.id, app.id);
 		int64_t window = 60 * 1000000LL;
-		uint64_t count = 0;
 		rc = evaluations > 1
 		         ? CARACAL_OK
-		         : deps.storage->rate_hit(deps.storage_tctx, key, now_us - now_us % window,
-		                                  window, (uint64_t)st->mint_rate_limit_per_min,
-		                                  &count, &err);
+		         : rate_lease_hit(deps.gen->number, deps.storage, deps.storage_tctx, key,
+		                          now_us - now_us % window, window,
+		                          (uint64_t)st->mint_rate_limit_per_min, &err);
 		if (rc != CARACAL_OK) {
 			if (deny_reason[0] == '\0')
 				snprintf(deny_reason, sizeof deny_reason, "rate_limited");

@@ -1751,6 +1751,105 @@ static void test_rate_hit(void **state)
 	assert_int_equal(count, 1);
 }
 
+/* rate_take (ABI 1.2, optional): a block of a window's hits at once. */
+static void test_rate_take(void **state)
+{
+	(void)state;
+	if (!(S->size >= offsetof(caracal_storage_ops, rate_take) + sizeof S->rate_take &&
+	      S->rate_take != NULL)) {
+		print_message("storage plugin has no rate_take: skipped\n");
+		return;
+	}
+	NEWID(id);
+	char key[80];
+	snprintf(key, sizeof key, "lease:%s", id);
+	const int64_t w0 = 1779364800000000LL, len = 60000000LL;
+	uint64_t taken = 0, count = 0;
+	OK(S->rate_take(T, key, w0, len, 12, 5, &taken, &count, &err_));
+	assert_int_equal(taken, 5);
+	assert_int_equal(count, 5);
+	/* rate_hit and rate_take count in the same window. */
+	OK(S->rate_hit(T, key, w0, len, 12, &count, &err_));
+	assert_int_equal(count, 6);
+	OK(S->rate_take(T, key, w0, len, 12, 5, &taken, &count, &err_));
+	assert_int_equal(taken, 5);
+	assert_int_equal(count, 11);
+	/* Only what is left under the limit is taken. */
+	OK(S->rate_take(T, key, w0, len, 12, 5, &taken, NULL, &err_));
+	assert_int_equal(taken, 1);
+	taken = 7;
+	RC(CARACAL_E_DENIED, S->rate_take(T, key, w0, len, 12, 5, &taken, &count, &err_));
+	assert_int_equal(taken, 0);
+	assert_int_equal(count, 12);
+	RC(CARACAL_E_DENIED, S->rate_hit(T, key, w0, len, 12, &count, &err_));
+	assert_int_equal(count, 12);
+	/* A limit lowered under the hits already counted takes nothing. */
+	RC(CARACAL_E_DENIED, S->rate_take(T, key, w0, len, 3, 1, &taken, &count, &err_));
+	assert_int_equal(count, 12);
+	/* A huge want is bounded by the limit; the next window is separate. */
+	OK(S->rate_take(T, key, w0 + len, len, 1000, UINT64_MAX, &taken, &count, &err_));
+	assert_int_equal(taken, 1000);
+	assert_int_equal(count, 1000);
+	RC(CARACAL_E_INVAL, S->rate_take(T, key, w0, len, 12, 0, &taken, &count, &err_));
+	RC(CARACAL_E_INVAL, S->rate_take(T, "", w0, len, 12, 1, &taken, &count, &err_));
+	RC(CARACAL_E_INVAL, S->rate_take(T, key, w0, 0, 12, 1, &taken, &count, &err_));
+}
+
+/* config_generation (ABI 1.2, optional): moves with every write to what a
+ * host caches (zones, applications, resources, grants, subject issuers),
+ * and not with the token path's own writes. */
+static void test_config_generation(void **state)
+{
+	(void)state;
+	if (!(S->size >=
+	          offsetof(caracal_storage_ops, config_generation) + sizeof S->config_generation &&
+	      S->config_generation != NULL)) {
+		print_message("storage plugin has no config_generation: skipped\n");
+		return;
+	}
+	uint64_t g = 0, prev = 0;
+#define MOVED()                                         \
+	do {                                            \
+		OK(S->config_generation(T, &g, &err_)); \
+		assert_true(g != prev);                 \
+		prev = g;                               \
+	} while (0)
+	OK(S->config_generation(T, &prev, &err_));
+	char zone[37], app[37], res[37], ar[37];
+	mk_zone(zone);
+	MOVED();
+	mk_app(zone, app);
+	MOVED();
+	mk_resource(zone, res, "resource://generation");
+	MOVED();
+	NEWID(gid);
+	caracal_grant gr = {sizeof gr, gid, zone, app, res, SCOPE1, now()};
+	OK(S->grant_create(T, &gr, &err_));
+	MOVED();
+	OK(S->grant_delete(T, zone, gid, &err_));
+	MOVED();
+	NEWID(iss);
+	caracal_subject_issuer i = {sizeof i, iss, zone, "https://gen.example", NULL, NULL};
+	OK(S->subject_issuer_create(T, &i, &err_));
+	MOVED();
+	OK(S->resource_archive(T, zone, res, now(), &err_));
+	MOVED();
+	OK(S->application_archive(T, zone, app, now(), &err_));
+	MOVED();
+	/* A failed write leaves it where it was. */
+	RC(CARACAL_E_CONFLICT, S->application_archive(T, zone, app, now(), &err_));
+	OK(S->config_generation(T, &g, &err_));
+	assert_true(g == prev);
+	/* The token path's writes do not move it (a cache would never hit). */
+	mk_ar(zone, ar, NULL);
+	uint64_t count;
+	OK(S->rate_hit(T, ar, now(), 60000000LL, 5, &count, &err_));
+	OK(S->config_generation(T, &g, &err_));
+	assert_true(g == prev);
+	RC(CARACAL_E_INVAL, S->config_generation(T, NULL, &err_));
+#undef MOVED
+}
+
 static void test_subject_issuers(void **state)
 {
 	(void)state;
@@ -1863,6 +1962,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_result_size_respected),
 	    cmocka_unit_test(test_applications),
 	    cmocka_unit_test(test_application_find),
+	    cmocka_unit_test(test_rate_take),
+	    cmocka_unit_test(test_config_generation),
 	    cmocka_unit_test(test_resources),
 	    cmocka_unit_test(test_grants),
 	    cmocka_unit_test(test_policy_versions),

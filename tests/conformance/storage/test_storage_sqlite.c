@@ -86,7 +86,7 @@ static void open_migrated(fx *f)
 		fail_msg("create: %s", err.message);
 	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
 	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 }
 
 static sqlite3 *raw(const fx *f)
@@ -140,10 +140,13 @@ static void test_file_and_pragmas(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
 	sqlite3_finalize(st);
 	assert_int_equal(
-	    sqlite3_prepare_v2(db, "SELECT version, name FROM schema_migrations", -1, &st, NULL),
+	    sqlite3_prepare_v2(db, "SELECT version, name FROM schema_migrations ORDER BY version",
+	                       -1, &st, NULL),
 	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int64(st, 0), 1);
+	for (int64_t v = 1; v <= 2; v++) {
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int64(st, 0), v);
+	}
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	/* Every table of storage.h is there. */
@@ -162,7 +165,8 @@ static void test_file_and_pragmas(void **state)
 	                               "single_use_ids",
 	                               "rate_windows",
 	                               "subject_issuers",
-	                               "key_meta"};
+	                               "key_meta",
+	                               "config_generation"};
 	assert_int_equal(
 	    sqlite3_prepare_v2(db,
 	                       "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
