@@ -10,6 +10,7 @@
 
 #include "roles/deps.h"
 #include "roles/sts/approvals.h"
+#include "roles/sts/config_cache.h"
 #include "roles/sts/delegation.h"
 #include "roles/sts/form.h"
 
@@ -49,6 +50,7 @@ struct token_job {
 	int denial_audited;     /* a deny event was emitted for this exchange */
 	const char *error_code; /* of the last error answer (static string) */
 	int audit_lost;         /* the answer is that evidence could not be recorded */
+	sts_config_view config; /* what the exchange read of its zone's configuration */
 };
 
 struct approval_decl {

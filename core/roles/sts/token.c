@@ -16,6 +16,7 @@
  */
 #include "roles/sts/approvals.h"
 #include "roles/sts/client_auth.h"
+#include "roles/sts/config_cache.h"
 #include "roles/sts/control_key.h"
 #include "roles/sts/delegation.h"
 #include "roles/sts/exchange.h"
@@ -49,6 +50,7 @@
 static void token_job_free(deferred_work *dw)
 {
 	struct token_job *job = (struct token_job *)dw;
+	sts_config_view_close(&job->config);
 	arena_free(job->arena);
 	free(job);
 }
@@ -87,47 +89,6 @@ static int in_list(const char *s, const caracal_strlist *list)
 		if (strcmp(list->items[i], s) == 0)
 			return 1;
 	return 0;
-}
-
-/* The distinct scopes of the application's grants on one resource, copied
- * into the request arena (a record lives only for its callback). */
-struct grant_union {
-	caracal_arena *arena;
-	const char **scopes;
-	size_t count, cap;
-	int failed;
-};
-
-static int collect_grant(void *ud, const void *record)
-{
-	struct grant_union *u = ud;
-	const caracal_grant *g = record;
-	for (size_t i = 0; i < g->scopes.count && !u->failed; i++) {
-		const char *s = g->scopes.items[i];
-		int seen = 0;
-		for (size_t j = 0; j < u->count && !seen; j++)
-			seen = strcmp(u->scopes[j], s) == 0;
-		if (seen)
-			continue;
-		if (u->count == u->cap) {
-			size_t cap = u->cap != 0 ? u->cap * 2 : 16;
-			const char **grown = arena_alloc(u->arena, cap * sizeof *grown);
-			if (grown == NULL) {
-				u->failed = 1;
-				break;
-			}
-			if (u->count > 0)
-				memcpy(grown, u->scopes, u->count * sizeof *grown);
-			u->scopes = grown;
-			u->cap = cap;
-		}
-		const char *copy = arena_strndup(u->arena, s, strlen(s));
-		if (copy == NULL)
-			u->failed = 1;
-		else
-			u->scopes[u->count++] = copy;
-	}
-	return CARACAL_OK;
 }
 
 /* ---- the pipeline (worker) ------------------------------------------------ */
@@ -208,6 +169,10 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 	const settings *st = deps.settings;
 	client_auth_init((int)st->secret_verify_concurrency);
 	int64_t now_us = clock_now_us();
+	/* A job run again (after an approval wait) reads afresh. */
+	sts_config_view_close(&job->config);
+	sts_config_view_open(&job->config, deps.storage, deps.storage_tctx, deps.gen->number,
+	                     arena);
 
 	/* §2.5: client authentication. application_id and zone_id are trimmed. */
 	const char *app_id = sts_trim(arena, f->application_id);
@@ -228,8 +193,7 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 	caracal_application app = {.size = sizeof app};
 	int rc = CARACAL_E_NOTFOUND;
 	if (app_id[0] != '\0' && zone[0] != '\0')
-		rc = deps.storage->application_get(deps.storage_tctx, zone, app_id, arena, &app,
-		                                   &err);
+		rc = sts_config_application(&job->config, zone, app_id, &app, &err);
 	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
 		/* A storage fault is not a failed login: never counted, never 401. */
 		log_error("sts", "request %s: storage: %s", job->request_id, err.message);
@@ -528,7 +492,7 @@ evaluate:
 	for (size_t r = 0; r < f->resource_count; r++) {
 		const char *ident = f->resources[r];
 		caracal_resource res = {.size = sizeof res};
-		rc = deps.storage->resource_get(deps.storage_tctx, zone, ident, arena, &res, &err);
+		rc = sts_config_resource(&job->config, zone, ident, &res, &err);
 		if (rc == CARACAL_E_NOTFOUND) {
 			if (sts_audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL,
 			                       &err) != CARACAL_OK)
@@ -637,10 +601,11 @@ evaluate:
 			continue;
 		}
 
-		struct grant_union gu = {.arena = arena};
-		rc = deps.storage->grant_list(deps.storage_tctx, zone, app.id, res.id,
-		                              collect_grant, &gu, &err);
-		if (rc != CARACAL_OK || gu.failed) {
+		const char *const *grant_scopes = NULL;
+		size_t grant_scope_count = 0;
+		rc = sts_config_grant_scopes(&job->config, zone, app.id, res.id, &grant_scopes,
+		                             &grant_scope_count, &err);
+		if (rc != CARACAL_OK) {
 			sts_set_error(job, 503, "sts_unavailable",
 			              "the token service is unavailable");
 			goto out;
@@ -652,8 +617,8 @@ evaluate:
 		    .subject_kind = subject_kind,
 		    .subject_id = subject_id,
 		    .resource = &res,
-		    .grant_scopes = gu.scopes,
-		    .grant_scope_count = gu.count,
+		    .grant_scopes = grant_scopes,
+		    .grant_scope_count = grant_scope_count,
 		    .requested_scopes = scopes,
 		    .requested_scope_count = nscopes,
 		    .requested_ttl_s = f->has_ttl ? f->ttl_seconds : 0,
