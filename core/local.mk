@@ -24,6 +24,7 @@ libcaracalcore_la_SOURCES = \
 	core/roles/sts/sts.h core/roles/sts/token.c \
 	core/roles/sts/exchange.c core/roles/sts/exchange.h \
 	core/roles/sts/authn.c core/roles/sts/hold.c core/roles/sts/issue.c \
+	core/roles/sts/mint_batch.c \
 	core/roles/sts/classes.c core/roles/sts/jwks_route.c \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \

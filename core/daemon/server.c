@@ -130,10 +130,22 @@ static void free_deferred(deferred_work *dw)
 		free(dw);
 }
 
+void server_park(deferred_work *dw)
+{
+	dw->parked = 1;
+}
+
 static void deferred_run(worker_job *job, worker_ctx *wc)
 {
 	deferred_work *dw = (deferred_work *)job;
+	dw->parked = 0;
 	dw->run(dw, wc);
+	if (!dw->parked)
+		server_complete(dw);
+}
+
+void server_complete(deferred_work *dw)
+{
 	loop_thread *loop = dw->rc.loop;
 	pthread_mutex_lock(&loop->done_lock);
 	dw->next_done = NULL;

@@ -78,7 +78,15 @@ struct deferred_work {
 	 * defers it again (server_redefer) or answers with server_finish. */
 	void (*then)(deferred_work *dw);
 	deferred_work *next_done;
+	int parked; /* run() left it in a worker batch: finished by server_complete */
 };
+
+/* From run(): the work is not finished when run() returns; whoever holds it
+ * (a worker batch, see worker_hold_batch) calls server_complete later, on
+ * the same worker. */
+void server_park(deferred_work *dw);
+/* Hand parked work back to its loop thread (then() or the response). */
+void server_complete(deferred_work *dw);
 
 /* Queue dw again (same request) from its then() callback. */
 void server_redefer(deferred_work *dw);

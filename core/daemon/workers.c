@@ -40,6 +40,22 @@ static void adopt_current(struct worker *w)
 	w->ctx.gen = now;
 }
 
+void worker_flush_batch(worker_ctx *wc)
+{
+	worker_batch *b = wc->batch;
+	if (b == NULL)
+		return;
+	wc->batch = NULL;
+	b->flush(b, wc);
+}
+
+void worker_hold_batch(worker_ctx *wc, worker_batch *b)
+{
+	if (wc->batch != NULL && wc->batch != b)
+		worker_flush_batch(wc);
+	wc->batch = b;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -48,6 +64,15 @@ static void *worker_main(void *arg)
 	adopt_current(w);
 	for (;;) {
 		pthread_mutex_lock(&pool->lock);
+		if (w->ctx.batch != NULL &&
+		    (w->ctx.batch->held >= WORKER_BATCH_MAX ||
+		     (pool->head == NULL && !pool->stopping && pool->kicks == seen_kicks))) {
+			/* Nothing more to add to the batch now (or it is full):
+			 * finish it rather than wait with jobs held. */
+			pthread_mutex_unlock(&pool->lock);
+			worker_flush_batch(&w->ctx);
+			continue;
+		}
 		while (pool->head == NULL && !pool->stopping && pool->kicks == seen_kicks)
 			pthread_cond_wait(&pool->wake, &pool->lock);
 		worker_job *job = pool->head;
@@ -61,10 +86,13 @@ static void *worker_main(void *arg)
 		unsigned kicks = pool->kicks;
 		pthread_mutex_unlock(&pool->lock);
 
-		if (stop)
+		if (stop) {
+			worker_flush_batch(&w->ctx);
 			break;
+		}
 		if (kicks != seen_kicks) {
 			seen_kicks = kicks;
+			worker_flush_batch(&w->ctx); /* with the generation it began with */
 			adopt_current(w);
 		}
 		if (job != NULL) {

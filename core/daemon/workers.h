@@ -16,10 +16,33 @@
 
 #include <stddef.h>
 
-typedef struct worker_ctx {
-	size_t slot;     /* this worker's thread slot in every generation */
-	generation *gen; /* the generation this worker currently uses (referenced) */
-} worker_ctx;
+typedef struct worker_ctx worker_ctx;
+
+/* Work a job left on its worker to finish together with others (group
+ * commit): the worker calls flush before it waits for more jobs, after
+ * WORKER_BATCH_MAX jobs, before it adopts another generation and before it
+ * stops — so a batch is always finished with the generation (and thread
+ * contexts) it was started with, and never waits for a job that may not
+ * come. flush must finish every job it holds and empty the batch. */
+#define WORKER_BATCH_MAX 64
+typedef struct worker_batch worker_batch;
+struct worker_batch {
+	void (*flush)(worker_batch *b, worker_ctx *wc);
+	size_t held; /* jobs held; the owner keeps it current */
+};
+
+struct worker_ctx {
+	size_t slot;         /* this worker's thread slot in every generation */
+	generation *gen;     /* the generation this worker currently uses (referenced) */
+	worker_batch *batch; /* held work to flush (at most one batch at a time) */
+};
+
+/* Hold b on this worker until it is flushed (a job calls it when it leaves
+ * work in b; b stays registered until its flush). A different batch already
+ * held is flushed first. */
+void worker_hold_batch(worker_ctx *wc, worker_batch *b);
+/* Flush the batch held now, if any. */
+void worker_flush_batch(worker_ctx *wc);
 
 typedef struct worker_job worker_job;
 typedef void (*worker_job_fn)(worker_job *job, worker_ctx *wc);

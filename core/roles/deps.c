@@ -50,6 +50,7 @@ int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error 
 	if (wc->gen == NULL)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no configuration loaded");
 	out->gen = wc->gen;
+	out->wc = wc;
 	out->settings = &wc->gen->settings;
 	const plugin_instance *pi;
 	int rc;

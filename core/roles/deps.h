@@ -20,6 +20,7 @@ typedef struct role_deps {
 	void *policy_tctx;
 	const settings *settings;
 	const generation *gen;
+	worker_ctx *wc; /* the worker running the role's code */
 } role_deps;
 
 #define ROLE_NEEDS_STORAGE (1u << GEN_DEP_STORAGE)

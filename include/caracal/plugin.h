@@ -12,7 +12,8 @@
  *   1.2  2026-11  storage: optional rate_take (a block of a rate window's
  *                 hits in one write, for hosts that count them locally);
  *                 optional config_generation (a number that moves with
- *                 every configuration write, for hosts that cache it).
+ *                 every configuration write, for hosts that cache it);
+ *                 optional mint_write_batch (group commit of mints).
  *   1.1  2026-11  storage: optional mint_write (a mint's writes in one
  *                 transaction) and struct caracal_mint_write; optional
  *                 approval_get_or_create (one live hold per binding);

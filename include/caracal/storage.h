@@ -389,6 +389,16 @@ typedef struct caracal_storage_ops {
 	 * number moves in the writing transaction). Without it the host reads
 	 * the records on every request. */
 	int (*config_generation)(void *tctx, uint64_t *gen, caracal_error *err);
+	/* Several mints' writes in ONE transaction (group commit): each mint as
+	 * mint_write — all of its writes or none, a conflict in one leaving the
+	 * others whole — and one commit for all. rcs[i] receives mint i's
+	 * outcome, conflicts[i] its CARACAL_MINT_CONFLICT_* and errs[i] (when
+	 * errs is not NULL) its message. Returns OK when the transaction
+	 * committed (each mint's outcome then in rcs); any other status means
+	 * nothing of any mint was written. Without it the host calls mint_write
+	 * once per mint. */
+	int (*mint_write_batch)(void *tctx, const caracal_mint_write *const *in, size_t n, int *rcs,
+	                        int *conflicts, caracal_error *errs, caracal_error *err);
 } caracal_storage_ops;
 
 #define CARACAL_STORAGE_OPS_MIN_SIZE                    \

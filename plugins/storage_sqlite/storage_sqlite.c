@@ -2110,17 +2110,13 @@ static int op_single_use_claim(void *tctx, const char *zone_id, const char *id,
 	return tx_end(t, su_claim(t, zone_id, id, expires_at_us, what, err), what, err);
 }
 
-/* One commit for the three writes of a mint (storage.h). */
-static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict,
-                         caracal_error *err)
+/* A mint's three writes inside an open write transaction (storage.h):
+ * record, jti, approval. */
+static int mint_one(ss_thread *t, const caracal_mint_write *in, int *conflict, const char *what,
+                    caracal_error *err)
 {
-	static const char what[] = "mint_write";
-	ss_thread *t = tctx;
 	caracal_mint_write m;
 	caracal_authority_record a;
-	int dummy;
-	if (conflict == NULL)
-		conflict = &dummy;
 	*conflict = 0;
 	int rc = in_copy(&m, sizeof m, in, what, err);
 	if (rc != CARACAL_OK)
@@ -2129,8 +2125,6 @@ static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict
 		return rc;
 	if (m.jti == NULL || m.jti_expires_at_us == 0)
 		return inval(err, what, "jti and jti_expires_at_us are required");
-	if ((rc = tx_begin(t, 1, what, err)) != CARACAL_OK)
-		return rc;
 	/* The record first: the approval's consumed_authority_record_id refers
 	 * to it. */
 	rc = ar_insert(t, &a, what, err);
@@ -2149,6 +2143,63 @@ static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict
 			                       what);
 		if (rc == CARACAL_E_CONFLICT)
 			*conflict = CARACAL_MINT_CONFLICT_APPROVAL;
+	}
+	return rc;
+}
+
+/* One commit for the three writes of a mint (storage.h). */
+static int op_mint_write(void *tctx, const caracal_mint_write *in, int *conflict,
+                         caracal_error *err)
+{
+	static const char what[] = "mint_write";
+	ss_thread *t = tctx;
+	int dummy;
+	if (conflict == NULL)
+		conflict = &dummy;
+	*conflict = 0;
+	int rc = tx_begin(t, 1, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	return tx_end(t, mint_one(t, in, conflict, what, err), what, err);
+}
+
+static const char sql_mint_savepoint[] = "SAVEPOINT mint";
+static const char sql_mint_release[] = "RELEASE mint";
+static const char sql_mint_undo[] = "ROLLBACK TO mint";
+
+/* Group commit (storage.h): each mint under a savepoint, one commit. A
+ * mint refused for its own reasons (a conflict, a malformed input) is
+ * undone alone; any other failure (the database's) undoes everything. */
+static int op_mint_write_batch(void *tctx, const caracal_mint_write *const *in, size_t n, int *rcs,
+                               int *conflicts, caracal_error *errs, caracal_error *err)
+{
+	static const char what[] = "mint_write_batch";
+	ss_thread *t = tctx;
+	if ((n > 0 && in == NULL) || rcs == NULL || conflicts == NULL)
+		return inval(err, what, "in, rcs and conflicts are required");
+	int rc = tx_begin(t, 1, what, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == CARACAL_OK; i++) {
+		caracal_error ierr = {0};
+		rc = run(t, sql_mint_savepoint, what, err);
+		if (rc != CARACAL_OK)
+			break;
+		rcs[i] = in[i] != NULL ? mint_one(t, in[i], &conflicts[i], what, &ierr)
+		                       : inval(&ierr, what, "a mint is required");
+		if (errs != NULL)
+			errs[i] = ierr;
+		if (rcs[i] != CARACAL_OK && rcs[i] != CARACAL_E_CONFLICT &&
+		    rcs[i] != CARACAL_E_INVAL) {
+			*err = ierr;
+			rc = rcs[i];
+			break;
+		}
+		reset_all(t); /* nothing may be left running across the savepoint */
+		if (rcs[i] != CARACAL_OK)
+			rc = run(t, sql_mint_undo, what, err);
+		if (rc == CARACAL_OK)
+			rc = run(t, sql_mint_release, what, err);
 	}
 	return tx_end(t, rc, what, err);
 }
@@ -2391,4 +2442,5 @@ const caracal_storage_ops ss_storage_ops = {
     .approval_sweep = op_approval_sweep,
     .rate_take = op_rate_take,
     .config_generation = op_config_generation,
+    .mint_write_batch = op_mint_write_batch,
 };

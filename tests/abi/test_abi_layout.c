@@ -387,7 +387,7 @@ OFF(caracal_mint_write, approval_id, 32);
 OFF(caracal_mint_write, at_us, 40);
 
 /* caracal_storage_ops */
-SIZE(caracal_storage_ops, 384);
+SIZE(caracal_storage_ops, 392);
 OFF(caracal_storage_ops, size, 0);
 OFF(caracal_storage_ops, migrate, 8);
 OFF(caracal_storage_ops, zone_create, 16);
@@ -436,6 +436,7 @@ OFF(caracal_storage_ops, application_find, 352);       /* 1.1 */
 OFF(caracal_storage_ops, approval_sweep, 360);         /* 1.1 */
 OFF(caracal_storage_ops, rate_take, 368);              /* 1.2 */
 OFF(caracal_storage_ops, config_generation, 376);      /* 1.2 */
+OFF(caracal_storage_ops, mint_write_batch, 384);       /* 1.2 */
 
 /* caracal_stream_msg */
 SIZE(caracal_stream_msg, 48);

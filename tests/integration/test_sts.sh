@@ -142,6 +142,45 @@ c=$(post "$(form resource=resource://orders resource=resource://nope scope=order
 [ "$(json "['target_resources']" <"$tmp/body")" = "['resource://orders']" ] || fail "partial target"
 pass "401 bad secret / missing zone, 400 no resource, 403 scope outside resource, not granted, unknown; partial grants"
 
+# The STS keeps its zone configuration in memory (config_cache.c): a grant
+# made after a denial is seen by the very next exchange.
+"${ctl[@]}" resource create --zone acme --identifier resource://ledger --scopes "ledger:read" \
+	>/dev/null || fail "resource ledger"
+expect 403 access_denied "policy denied" "$(form resource=resource://ledger scope=ledger:read)"
+"${ctl[@]}" grant create --zone acme --app "$app" --resource resource://ledger \
+	--scopes "ledger:read" >/dev/null || fail "grant ledger"
+c=$(post "$(form resource=resource://ledger scope=ledger:read)")
+[ "$c" = 200 ] || fail "the grant made after a denial is not seen: $c $(cat "$tmp/body")"
+pass "a grant created after a denial takes effect on the next exchange (configuration cache)"
+
+# Group commit (mint_batch.c): 48 exchanges at once all get their own
+# mandate, and their writes shared transactions.
+metric() { curl -s "http://127.0.0.1:$sts/metrics" | sed -n "s/^caracal_plugin_$1_total{.*label=\"$2\"} \([0-9]*\)$/\1/p"; }
+commits_before=$(metric sts_mint_commits batch); mints_before=$(metric sts_mints_committed batched)
+"$py" - "$url" "$(form resource=resource://orders scope=orders:read)" <<'PY' || fail "concurrent mints"
+import http.client, json, sys, threading, urllib.parse
+url, body = urllib.parse.urlparse(sys.argv[1]), sys.argv[2]
+n, barrier, results = 48, threading.Barrier(48), []
+def one():
+    c = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    c.connect()
+    barrier.wait()
+    c.request("POST", url.path, body, {"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    results.append((r.status, r.read()))
+threads = [threading.Thread(target=one) for _ in range(n)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert len(results) == n and all(s == 200 for s, _ in results), [s for s, _ in results]
+tokens = {json.loads(b)["access_token"] for _, b in results}
+assert len(tokens) == n, "duplicate mandates"
+PY
+commits=$(( $(metric sts_mint_commits batch) - ${commits_before:-0} ))
+mints=$(( $(metric sts_mints_committed batched) - ${mints_before:-0} ))
+[ "$mints" -ge 48 ] && [ "$commits" -ge 1 ] && [ "$commits" -lt "$mints" ] ||
+	fail "group commit: $mints mints in $commits transactions"
+pass "48 concurrent exchanges: 48 distinct mandates, their writes in $commits transactions"
+
 expect 400 invalid_token "ttl_seconds exceeds token TTL cap" \
 	"$(form resource=resource://orders scope=orders:read ttl_seconds=3601)"
 expect 400 invalid_token "ttl_seconds must be positive" \

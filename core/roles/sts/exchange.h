@@ -16,6 +16,7 @@
 
 #include "daemon/server.h"
 #include "util/arena.h"
+#include "util/uuid.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -142,6 +143,37 @@ void sts_hold_anchor(const char *subject_kind, const char *subject_id, const sts
 /* ---- issue.c — signing, persisting and answering one mandate */
 
 void sts_issue(struct token_job *job, const role_deps *deps, const struct issuance *is);
+
+/* A signed mandate whose writes are not yet made: everything its exchange
+ * still has to do once they are (or were refused), in the job's arena. */
+struct pending_mint {
+	struct token_job *job;
+	caracal_authority_record rec;
+	caracal_mint_write mw; /* record = &rec */
+	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1], jti_key[64];
+	const char *zone, *app_id;
+	const char *consumed_approval; /* audited as step_up_consumed; NULL: none */
+	int reissued;
+	json_t *determining, *extra; /* for the issued event (owned) */
+	char *body;                  /* the 200 answer (malloc'd, owned) */
+	size_t body_len;
+};
+
+/* After the writes (rc, conflict and werr their outcome): audit and answer,
+ * or answer the refusal; a record whose evidence fails is withdrawn. */
+void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int conflict,
+                     const caracal_error *werr);
+
+/* ---- mint_batch.c — group commit of mints on a worker */
+
+/* Leave p's writes to the worker's batch (committed with other exchanges'
+ * in one transaction, then sts_mint_finish and the answer) and park the
+ * job: 1. 0 when the storage cannot batch (the caller writes now). */
+int sts_mint_batch_add(const role_deps *deps, struct pending_mint *p);
+
+/* What ends every exchange once its answer is set (token.c): a 5xx of an
+ * authenticated exchange without a denial event is audited. */
+void sts_exchange_settled(struct token_job *job);
 
 /* ---- classes.c — the federation and control-key exchange classes (§2.11, §2.3) */
 

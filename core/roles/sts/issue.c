@@ -65,6 +65,10 @@ static void withdraw_record(const struct token_job *job, const role_deps *deps, 
 		          err.message);
 }
 
+static int pending_fill(struct pending_mint *p, struct token_job *job, const struct issuance *is,
+                        const char *sid, const char *jti, int64_t exp, int64_t ttl,
+                        const char *jws);
+
 /* Sign, persist (jti, approval, authority record) and answer. Every failure
  * answers an error and leaves no live record. */
 void sts_issue(struct token_job *job, const role_deps *deps, const struct issuance *is)
@@ -142,83 +146,92 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
 	 * consumed once, the authority record written — after every step that
 	 * can still refuse the token, so no refused exchange leaves a live
-	 * record. */
-	char jti_key[64];
-	snprintf(jti_key, sizeof jti_key, "jti:%s", jti);
-	caracal_authority_record rec = {
-	    .size = sizeof rec,
-	    .id = sid,
-	    .zone_id = is->zone,
-	    .session_type = is->sub_type,
-	    .subject_id = is->subject,
-	    .parent_id = is->parent_id,
-	    .status = "active",
-	    .expires_at_us = exp * 1000000,
-	    .authenticated_at_us = is->now_us,
-	    .claims_json = {is->record_claims_json, strlen(is->record_claims_json)},
-	};
-	const caracal_mint_write mw = {
-	    .size = sizeof mw,
-	    .record = &rec,
-	    .jti = jti_key,
-	    .jti_expires_at_us = exp * 1000000,
-	    .approval_id = is->approval_id,
-	    .at_us = is->now_us,
-	};
+	 * record. What follows the writes is prepared now: the writes may be
+	 * committed together with other exchanges' (mint_batch.c), after this
+	 * function and its caller's stack are gone. */
+	struct pending_mint *p = arena_alloc(arena, sizeof *p);
+	if (p == NULL || pending_fill(p, job, is, sid, jti, exp, ttl, jws) != 0) {
+		sts_set_error(job, 500, "internal_error", "token issuance failed");
+		goto out;
+	}
+	p->determining = determining;
+	p->extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
+	                     "expires_at", (json_int_t)exp);
+	if (p->extra != NULL && is->target != NULL)
+		json_object_set_new(p->extra, "target", sts_array_of(is->target, is->target_count));
+	if (p->extra != NULL && audit_extra != NULL)
+		json_object_update(p->extra, audit_extra);
+	determining = NULL; /* the pending mint holds it now */
+
+	if (is->reissue == NULL && sts_mint_batch_add(deps, p))
+		goto out; /* parked: finished by the batch */
 	int conflict = 0;
 	if (is->reissue != NULL) {
-		rc = deps->storage->single_use_claim(deps->storage_tctx, is->zone, jti_key,
+		rc = deps->storage->single_use_claim(deps->storage_tctx, is->zone, p->jti_key,
 		                                     exp * 1000000, &err);
 		if (rc == CARACAL_E_CONFLICT)
 			conflict = CARACAL_MINT_CONFLICT_JTI;
 	} else {
-		rc = mint_persist(deps->storage, deps->storage_tctx, &mw, &conflict, &err);
+		rc = mint_persist(deps->storage, deps->storage_tctx, &p->mw, &conflict, &err);
 	}
-	if (rc != CARACAL_OK) {
-		log_error("sts", "request %s: mint writes: %s", job->request_id, err.message);
-		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
-			caracal_error ae = {0};
-			json_t *anomaly = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id",
-			                            job->request_id, "decision", "deny",
-			                            "evaluation_status", "anomaly", "metadata",
-			                            "jti", jti, "application_id", is->app_id);
-			role_audit(is->zone, "jti_collision", anomaly, &ae);
-			json_decref(anomaly);
-		}
-		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
-			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
-		else
-			sts_set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
-	}
-	if (is->approval_id != NULL || is->reissued_approval_id != NULL) {
-		caracal_error ae = {0};
-		json_t *consumed = json_pack(
-		    "{s:s, s:s, s:s, s:{s:s, s:s, s:b}}", "request_id", job->request_id, "decision",
-		    "consumed", "evaluation_status", "step_up_consumed", "metadata", "challenge_id",
-		    is->approval_id != NULL ? is->approval_id : is->reissued_approval_id,
-		    "authority_record_id", sid, "reissued", is->reissue != NULL);
-		rc = role_audit(is->zone, "step_up_consumed", consumed, &ae);
-		json_decref(consumed);
-		if (rc != CARACAL_OK) {
-			err = ae;
-			withdraw_record(job, deps, is->zone, sid, "audit_unavailable");
-			goto audit_failed;
-		}
-	}
+	sts_mint_finish(p, deps, rc, conflict, &err);
+	goto out;
 
-	json_t *extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
-	                          "expires_at", (json_int_t)exp);
-	if (extra != NULL && is->target != NULL)
-		json_object_set_new(extra, "target", sts_array_of(is->target, is->target_count));
-	if (extra != NULL && audit_extra != NULL)
-		json_object_update(extra, audit_extra);
-	rc = sts_audit_exchange(job, "allow", "issued", NULL, determining, extra, &err);
-	determining = NULL; /* audit_exchange took them */
-	if (rc != CARACAL_OK) {
-		withdraw_record(job, deps, is->zone, sid, "audit_unavailable");
-		goto audit_failed;
-	}
+audit_failed:
+	/* Evidence that cannot be recorded means no token (§2.4). */
+	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
+	free(job->dw.body);
+	job->dw.body = NULL;
+	sts_audit_lost(job);
+out:
+	json_decref(determining);
+	json_decref(audit_extra);
+}
+
+/* The writes, the answer and what the audit needs after the writes, copied
+ * into the job's arena (is and the strings it points to may live on the
+ * caller's stack or in a subject token freed when the caller returns). */
+static int pending_fill(struct pending_mint *p, struct token_job *job, const struct issuance *is,
+                        const char *sid, const char *jti, int64_t exp, int64_t ttl, const char *jws)
+{
+	caracal_arena *a = job->arena;
+	*p = (struct pending_mint){.job = job, .reissued = is->reissue != NULL};
+	memcpy(p->sid, sid, sizeof p->sid);
+	memcpy(p->jti, jti, sizeof p->jti);
+	snprintf(p->jti_key, sizeof p->jti_key, "jti:%s", jti);
+#define COPY(s) ((s) != NULL ? arena_strndup(a, (s), strlen(s)) : NULL)
+	const char *consumed = is->approval_id != NULL ? is->approval_id : is->reissued_approval_id;
+	p->zone = COPY(is->zone);
+	p->app_id = COPY(is->app_id);
+	p->consumed_approval = COPY(consumed);
+	const char *subject = COPY(is->subject), *parent = COPY(is->parent_id);
+	const char *claims = COPY(is->record_claims_json), *approval = COPY(is->approval_id);
+#undef COPY
+	if (p->zone == NULL || p->app_id == NULL || subject == NULL || claims == NULL ||
+	    (consumed != NULL && p->consumed_approval == NULL) ||
+	    (is->parent_id != NULL && parent == NULL) ||
+	    (is->approval_id != NULL && approval == NULL))
+		return -1;
+	p->rec = (caracal_authority_record){
+	    .size = sizeof p->rec,
+	    .id = p->sid,
+	    .zone_id = p->zone,
+	    .session_type = is->sub_type, /* a static string */
+	    .subject_id = subject,
+	    .parent_id = parent,
+	    .status = "active",
+	    .expires_at_us = exp * 1000000,
+	    .authenticated_at_us = is->now_us,
+	    .claims_json = {claims, strlen(claims)},
+	};
+	p->mw = (caracal_mint_write){
+	    .size = sizeof p->mw,
+	    .record = &p->rec,
+	    .jti = p->jti_key,
+	    .jti_expires_at_us = exp * 1000000,
+	    .approval_id = approval,
+	    .at_us = is->now_us,
+	};
 
 	jsonw w;
 	jsonw_init(&w);
@@ -236,12 +249,54 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	if (is->upstreams != NULL)
 		write_upstreams(&w, is->upstreams, is->upstream_count, exp);
 	jsonw_object_end(&w);
-	job->dw.body = jsonw_finish(&w, &job->dw.body_len);
-	if (job->dw.body == NULL) {
-		withdraw_record(job, deps, is->zone, sid, "issuance_failed");
-		sts_set_error(job, 500, "internal_error", "token issuance failed");
+	p->body = jsonw_finish(&w, &p->body_len);
+	return p->body != NULL ? 0 : -1;
+}
+
+void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int conflict,
+                     const caracal_error *werr)
+{
+	struct token_job *job = p->job;
+	caracal_error err = {0};
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: mint writes: %s", job->request_id, werr->message);
+		if (conflict == CARACAL_MINT_CONFLICT_JTI) {
+			caracal_error ae = {0};
+			json_t *anomaly = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "request_id",
+			                            job->request_id, "decision", "deny",
+			                            "evaluation_status", "anomaly", "metadata",
+			                            "jti", p->jti, "application_id", p->app_id);
+			role_audit(p->zone, "jti_collision", anomaly, &ae);
+			json_decref(anomaly);
+		}
+		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
+			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
+		else
+			sts_set_error(job, 500, "internal_error", "token issuance failed");
 		goto out;
 	}
+	if (p->consumed_approval != NULL) {
+		json_t *consumed = json_pack(
+		    "{s:s, s:s, s:s, s:{s:s, s:s, s:b}}", "request_id", job->request_id, "decision",
+		    "consumed", "evaluation_status", "step_up_consumed", "metadata", "challenge_id",
+		    p->consumed_approval, "authority_record_id", p->sid, "reissued", p->reissued);
+		rc = role_audit(p->zone, "step_up_consumed", consumed, &err);
+		json_decref(consumed);
+		if (rc != CARACAL_OK) {
+			withdraw_record(job, deps, p->zone, p->sid, "audit_unavailable");
+			goto audit_failed;
+		}
+	}
+	rc = sts_audit_exchange(job, "allow", "issued", NULL, p->determining, p->extra, &err);
+	p->determining = p->extra = NULL; /* audit_exchange took them */
+	if (rc != CARACAL_OK) {
+		withdraw_record(job, deps, p->zone, p->sid, "audit_unavailable");
+		goto audit_failed;
+	}
+	free(job->dw.body);
+	job->dw.body = p->body;
+	job->dw.body_len = p->body_len;
+	p->body = NULL;
 	job->dw.status = 200;
 	job->dw.content_type = "application/json";
 	goto out;
@@ -253,6 +308,9 @@ audit_failed:
 	job->dw.body = NULL;
 	sts_audit_lost(job);
 out:
-	json_decref(determining);
-	json_decref(audit_extra);
+	free(p->body);
+	p->body = NULL;
+	json_decref(p->determining);
+	json_decref(p->extra);
+	p->determining = p->extra = NULL;
 }

@@ -842,17 +842,22 @@ out:
  * key or engine fault that answered 5xx without a denial event gets one
  * (its evaluation_status the error code). Unauthenticated requests write
  * nothing into a zone's chain; a failed audit is not retried into itself. */
-static void token_run(deferred_work *dw, worker_ctx *wc)
+void sts_exchange_settled(struct token_job *job)
 {
-	struct token_job *job = (struct token_job *)dw;
-	exchange_run(dw, wc);
-	if (dw->status < 500 || job->zone == NULL || job->denial_audited || job->audit_lost ||
+	if (job->dw.status < 500 || job->zone == NULL || job->denial_audited || job->audit_lost ||
 	    job->error_code == NULL)
 		return;
 	caracal_error err = {0};
 	if (sts_audit_exchange(job, "deny", job->error_code, NULL, NULL, NULL, &err) != CARACAL_OK)
 		log_error("sts", "request %s: the failure could not be audited: %s",
 		          job->request_id, err.message);
+}
+
+static void token_run(deferred_work *dw, worker_ctx *wc)
+{
+	exchange_run(dw, wc);
+	if (!dw->parked) /* else the mint batch settles it */
+		sts_exchange_settled((struct token_job *)dw);
 }
 
 /* ---- the route (loop thread) --------------------------------------------- */

@@ -1593,6 +1593,96 @@ static void test_mint_write(void **state)
 	run_race(&r, 4);
 }
 
+/* mint_write_batch (ABI 1.2, optional): group commit — each mint all or
+ * nothing, a refused one leaving the others whole, one commit for all. */
+static void test_mint_write_batch(void **state)
+{
+	(void)state;
+	if (!(S->size >=
+	          offsetof(caracal_storage_ops, mint_write_batch) + sizeof S->mint_write_batch &&
+	      S->mint_write_batch != NULL)) {
+		print_message("storage plugin has no mint_write_batch: skipped\n");
+		return;
+	}
+	world w;
+	mk_world(&w);
+	int64_t t0 = now();
+	char appr[37], pending[37];
+	mk_approval(w.zone, appr, w.app, t0 + 600000000LL);
+	OK(S->approval_decide(T, w.zone, appr, 1, "operator-7", NULL, t0, &err_));
+	mk_approval(w.zone, pending, w.app, t0 + 600000000LL);
+	NEWID(taken_jti);
+	OK(S->single_use_claim(T, w.zone, taken_jti, t0 + 60000000LL, &err_));
+
+	enum { N = 5 };
+	char rid[N][37], jti[N][37];
+	caracal_authority_record rec[N];
+	caracal_mint_write m[N];
+	const caracal_mint_write *in[N];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(uuid_v7(rid[i]), 0);
+		assert_int_equal(uuid_v7(jti[i]), 0);
+		rec[i] = (caracal_authority_record){.size = sizeof rec[i],
+		                                    .id = rid[i],
+		                                    .zone_id = w.zone,
+		                                    .session_type = "application",
+		                                    .subject_id = w.app,
+		                                    .status = "active",
+		                                    .expires_at_us = t0 + 900000000LL,
+		                                    .authenticated_at_us = t0};
+		m[i] = (caracal_mint_write){.size = sizeof m[i],
+		                            .record = &rec[i],
+		                            .jti = jti[i],
+		                            .jti_expires_at_us = t0 + 900000000LL,
+		                            .at_us = t0 + 1};
+		in[i] = &m[i];
+	}
+	m[1].approval_id = appr;    /* consumed */
+	m[2].approval_id = pending; /* not consumable: mint 2 refused alone */
+	m[3].jti = taken_jti;       /* jti conflict: mint 3 refused alone */
+	m[4].jti = NULL;            /* malformed: refused alone */
+	int rcs[N], conflicts[N];
+	caracal_error errs[N];
+	OK(S->mint_write_batch(T, in, N, rcs, conflicts, errs, &err_));
+	assert_int_equal(rcs[0], CARACAL_OK);
+	assert_int_equal(rcs[1], CARACAL_OK);
+	assert_int_equal(rcs[2], CARACAL_E_CONFLICT);
+	assert_int_equal(conflicts[2], CARACAL_MINT_CONFLICT_APPROVAL);
+	assert_int_equal(rcs[3], CARACAL_E_CONFLICT);
+	assert_int_equal(conflicts[3], CARACAL_MINT_CONFLICT_JTI);
+	assert_int_equal(rcs[4], CARACAL_E_INVAL);
+	assert_true(errs[4].message[0] != '\0');
+
+	caracal_authority_record out = {.size = sizeof out};
+	OK(S->authority_record_get(T, w.zone, rid[0], A, &out, &err_));
+	OK(S->authority_record_get(T, w.zone, rid[1], A, &out, &err_));
+	for (int i = 2; i < N; i++)
+		RC(CARACAL_E_NOTFOUND, S->authority_record_get(T, w.zone, rid[i], A, &out, &err_));
+	/* The refused mints' other writes were undone with them. */
+	OK(S->single_use_claim(T, w.zone, jti[2], t0 + 60000000LL, &err_));
+	RC(CARACAL_E_CONFLICT, S->single_use_claim(T, w.zone, jti[1], t0 + 60000000LL, &err_));
+	caracal_approval ao = {.size = sizeof ao};
+	OK(S->approval_get(T, w.zone, appr, A, &ao, &err_));
+	str_eq(ao.consumed_authority_record_id, rid[1]);
+	memset(&ao, 0, sizeof ao);
+	ao.size = sizeof ao;
+	OK(S->approval_get(T, w.zone, pending, A, &ao, &err_));
+	assert_int_equal(ao.consumed_at_us, 0);
+
+	/* The same batch again: every mint now conflicts, nothing new. */
+	m[4].jti = jti[4];
+	OK(S->mint_write_batch(T, in, 2, rcs, conflicts, NULL, &err_));
+	assert_int_equal(rcs[0], CARACAL_E_CONFLICT);
+	assert_int_equal(conflicts[0], CARACAL_MINT_CONFLICT_RECORD);
+	assert_int_equal(rcs[1], CARACAL_E_CONFLICT);
+	/* An empty batch commits nothing; missing outputs are refused. */
+	OK(S->mint_write_batch(T, in, 0, rcs, conflicts, NULL, &err_));
+	RC(CARACAL_E_INVAL, S->mint_write_batch(T, in, 1, NULL, conflicts, NULL, &err_));
+	/* The connection is usable afterwards (no savepoint left open). */
+	OK(S->mint_write(T, &m[4], NULL, &err_));
+	OK(S->authority_record_get(T, w.zone, rid[4], A, &out, &err_));
+}
+
 /* approval_get_or_create (ABI 1.1, optional): one live hold per (zone,
  * principal, session, binding); expired unconsumed holds of the key give way. */
 static void test_approval_get_or_create(void **state)
@@ -1978,6 +2068,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_approval_consume_needs_live_record),
 	    cmocka_unit_test(test_single_use),
 	    cmocka_unit_test(test_mint_write),
+	    cmocka_unit_test(test_mint_write_batch),
 	    cmocka_unit_test(test_approval_get_or_create),
 	    cmocka_unit_test(test_approval_sweep),
 	    cmocka_unit_test(test_rate_hit),
