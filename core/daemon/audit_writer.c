@@ -220,9 +220,19 @@ static void requeue_front_locked(audit_writer *w, struct audit_item *list)
 int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_type, json_t *fields,
                       caracal_error *err)
 {
-	if (w == NULL)
-		return caracal_error_set(err, CARACAL_E_UNAVAIL, "the audit writer is not running");
 	json_t *event = fields != NULL ? json_deep_copy(fields) : json_object();
+	if (event == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
+	return audit_writer_emit_take(w, zone_id, event_type, event, err);
+}
+
+int audit_writer_emit_take(audit_writer *w, const char *zone_id, const char *event_type,
+                           json_t *event, caracal_error *err)
+{
+	if (w == NULL) {
+		json_decref(event);
+		return caracal_error_set(err, CARACAL_E_UNAVAIL, "the audit writer is not running");
+	}
 	char id[UUID_TEXT_LEN + 1];
 	char when[40];
 	int64_t now = clock_now_us();

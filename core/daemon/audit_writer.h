@@ -53,6 +53,10 @@ audit_writer *audit_writer_start(size_t slot, worker_gen_fn current, void *ud, c
  * full or the writer is stopping. */
 int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_type, json_t *fields,
                       caracal_error *err);
+/* As audit_writer_emit, but takes the reference to event (an object no one
+ * else holds), whatever the outcome, and spares the copy. */
+int audit_writer_emit_take(audit_writer *w, const char *zone_id, const char *event_type,
+                           json_t *event, caracal_error *err);
 
 /* Append what is queued (for at most drain_ms), flush the sinks, spool the
  * rest, and stop. */

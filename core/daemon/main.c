@@ -182,13 +182,18 @@ static generation *current_generation(void *ud)
  * before the writer goes away, so no emitter can use a freed writer. */
 static pthread_rwlock_t audit_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* Takes the reference to fields. */
 static int emit_locked(const char *zone_id, const char *event_type, json_t *fields,
                        caracal_error *err)
 {
 	pthread_rwlock_rdlock(&audit_lock);
-	int rc = the_daemon->audit != NULL
-	             ? audit_writer_emit(the_daemon->audit, zone_id, event_type, fields, err)
-	             : caracal_error_set(err, CARACAL_E_UNAVAIL, "caracald is stopping");
+	int rc;
+	if (the_daemon->audit != NULL) {
+		rc = audit_writer_emit_take(the_daemon->audit, zone_id, event_type, fields, err);
+	} else {
+		json_decref(fields);
+		rc = caracal_error_set(err, CARACAL_E_UNAVAIL, "caracald is stopping");
+	}
 	pthread_rwlock_unlock(&audit_lock);
 	return rc;
 }
@@ -203,7 +208,7 @@ static void audit_lifecycle(struct daemon *d, const char *event_type, const char
 	json_decref(fields);
 }
 
-/* Role code (STS, admin) emits through the same writer. */
+/* Role code (STS, admin) emits through the same writer (taking fields). */
 static int role_audit_emit(const char *zone_id, const char *event_type, json_t *fields,
                            caracal_error *err)
 {
@@ -232,10 +237,9 @@ static int plugin_audit_emit(const caracal_scope *scope, const char *json, size_
 		json_object_set_new(ev, "plugin", json_string(host_scope_plugin(scope)));
 		json_object_set_new(ev, "plugin_instance", json_string(host_scope_instance(scope)));
 	}
-	/* zone and type point into ev, which the writer copies before returning. */
-	int rc = emit_locked(zone, type, ev, err);
-	json_decref(ev);
-	return rc;
+	/* zone and type point into ev, which the writer copies before it can
+	 * free ev (emit_locked takes it). */
+	return emit_locked(zone, type, ev, err);
 }
 
 static int same_listeners(const settings *a, const settings *b)

@@ -15,13 +15,23 @@ void roles_set_audit(role_audit_fn fn)
 	atomic_store(&audit_fn, fn);
 }
 
-int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err)
+int role_audit_take(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err)
 {
 	role_audit_fn fn = atomic_load(&audit_fn);
-	if (fn == NULL)
+	if (fn == NULL) {
+		json_decref(fields);
 		return caracal_error_set(err, CARACAL_E_UNAVAIL,
 		                         "the audit pipeline is not running");
+	}
 	return fn(zone_id, event_type, fields, err);
+}
+
+int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err)
+{
+	json_t *copy = fields != NULL ? json_deep_copy(fields) : json_object();
+	if (copy == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
+	return role_audit_take(zone_id, event_type, copy, err);
 }
 
 static int dep_tctx(worker_ctx *wc, int dep, const char *what, const plugin_instance **pi,

@@ -43,11 +43,16 @@ int role_zone_ids(const caracal_storage_ops *storage, void *tctx, caracal_arena 
 int role_application_find(const caracal_storage_ops *storage, void *tctx, const char *id,
                           caracal_arena *arena, caracal_application *out, caracal_error *err);
 
-/* Audit events from role code: the daemon installs the emitter at start.
- * Until then, and when the queue refuses, this fails (callers deny). */
+/* Audit events from role code: the daemon installs the emitter at start
+ * (it takes the reference to fields). Until then, and when the queue
+ * refuses, this fails (callers deny). role_audit borrows fields (a copy is
+ * queued); role_audit_take takes the reference, whatever the outcome, and
+ * spares the copy. */
 typedef int (*role_audit_fn)(const char *zone_id, const char *event_type, json_t *fields,
                              caracal_error *err);
 void roles_set_audit(role_audit_fn fn);
 int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err);
+int role_audit_take(const char *zone_id, const char *event_type, json_t *fields,
+                    caracal_error *err);
 
 #endif

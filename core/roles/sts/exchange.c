@@ -71,9 +71,7 @@ int sts_audit_exchange(struct token_job *job, const char *decision, const char *
 	              determining != NULL ? determining : json_array(), "metadata", meta);
 	if (fields == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
-	int rc = role_audit(job->zone, "token_exchange", fields, err);
-	json_decref(fields);
-	return rc;
+	return role_audit_take(job->zone, "token_exchange", fields, err);
 }
 
 size_t sts_split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,
