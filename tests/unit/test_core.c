@@ -5,6 +5,7 @@
 #include "daemon/workers.h"
 #include "util/arena.h"
 #include "util/log.h"
+#include "util/sha256.h"
 #include "util/uuid.h"
 
 #include <pthread.h>
@@ -319,6 +320,120 @@ static void test_worker_pool_bounded_queue(void **state)
 	generation_unref(gen);
 }
 
+/* A job that leaves itself in its worker's batch (group commit): the
+ * worker flushes when nothing else is queued, when WORKER_BATCH_MAX are
+ * held, and before it stops; no job is left unflushed. */
+struct batching {
+	worker_batch base; /* first */
+	int flushes, flushed, largest;
+};
+static _Thread_local struct batching tls_batching;
+static pthread_mutex_t batching_lock = PTHREAD_MUTEX_INITIALIZER;
+static int total_flushed, total_flushes, largest_batch;
+
+static void batching_flush(worker_batch *b, worker_ctx *wc)
+{
+	(void)wc;
+	pthread_mutex_lock(&batching_lock);
+	total_flushes++;
+	total_flushed += (int)b->held;
+	if ((int)b->held > largest_batch)
+		largest_batch = (int)b->held;
+	pthread_mutex_unlock(&batching_lock);
+	b->held = 0;
+}
+
+struct held_job {
+	worker_job job; /* first */
+	pthread_mutex_t *gate;
+};
+
+static void held_run(worker_job *job, worker_ctx *wc)
+{
+	struct held_job *hj = (struct held_job *)job;
+	if (hj->gate != NULL) { /* the first job waits until the queue is full */
+		pthread_mutex_lock(hj->gate);
+		pthread_mutex_unlock(hj->gate);
+	}
+	tls_batching.base.flush = batching_flush;
+	tls_batching.base.held++;
+	worker_hold_batch(wc, &tls_batching.base);
+}
+
+static void test_worker_batches_flush(void **state)
+{
+	(void)state;
+	caracal_error err = {0};
+	config_tree *tree = config_tree_load_buffer("t.yaml", "mode: development\n", 18, &err);
+	generation *gen = generation_build(tree, NULL, 1, 1, NULL, NULL, &err);
+	assert_non_null(gen);
+	total_flushed = total_flushes = largest_batch = 0;
+	pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&gate);
+	worker_pool *pool = worker_pool_new(1, 1000, fake_gen, gen);
+	assert_non_null(pool);
+	enum { N = 200 };
+	static struct held_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (struct held_job){.gate = i == 0 ? &gate : NULL};
+		jobs[i].job.run = held_run;
+		assert_int_equal(worker_pool_submit(pool, &jobs[i].job), 0);
+	}
+	pthread_mutex_unlock(&gate); /* 200 queued: batches fill up */
+	worker_pool_free(pool);
+	assert_int_equal(total_flushed, N);
+	assert_int_equal(largest_batch, WORKER_BATCH_MAX);
+	assert_true(total_flushes >= N / WORKER_BATCH_MAX && total_flushes < N);
+
+	/* A lone job is flushed at once: the queue is empty after it. */
+	total_flushed = total_flushes = 0;
+	pool = worker_pool_new(1, 10, fake_gen, gen);
+	struct held_job lone = {.gate = NULL};
+	lone.job.run = held_run;
+	assert_int_equal(worker_pool_submit(pool, &lone.job), 0);
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&batching_lock);
+		int done = total_flushed;
+		pthread_mutex_unlock(&batching_lock);
+		if (done == 1)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&batching_lock);
+	assert_int_equal(total_flushed, 1); /* without the pool stopping */
+	pthread_mutex_unlock(&batching_lock);
+	worker_pool_free(pool);
+	generation_unref(gen);
+}
+
+/* util/sha256: known answers (FIPS 180-2 "abc", RFC 4231 test case 2). */
+static void test_sha256_known_answers(void **state)
+{
+	(void)state;
+	unsigned char out[SHA256_LEN];
+	static const unsigned char abc[SHA256_LEN] = {
+	    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+	assert_int_equal(sha256_digest("abc", 3, out), 0);
+	assert_memory_equal(out, abc, SHA256_LEN);
+	static const unsigned char hmac2[SHA256_LEN] = {
+	    0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+	    0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+	    0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+	sha256_hmac_key *k = sha256_hmac_key_new("Jefe", 4);
+	assert_non_null(k);
+	for (int i = 0; i < 2; i++) { /* the template is reusable */
+		assert_int_equal(sha256_hmac(k, "what do ya want for nothing?", 28, out), 0);
+		assert_memory_equal(out, hmac2, SHA256_LEN);
+	}
+	sha256_hmac_key_free(k);
+	sha256_hmac_key_free(NULL);
+	static const unsigned char empty[4] = {0xe3, 0xb0, 0xc4, 0x42};
+	assert_int_equal(sha256_digest(NULL, 0, out), 0);
+	assert_memory_equal(out, empty, 4);
+}
+
 int main(void)
 {
 	log_set_fd(-1); /* keep test output clean */
@@ -334,6 +449,8 @@ int main(void)
 	    cmocka_unit_test(test_settings_rejections),
 	    cmocka_unit_test(test_worker_pool_runs_every_job),
 	    cmocka_unit_test(test_worker_pool_bounded_queue),
+	    cmocka_unit_test(test_worker_batches_flush),
+	    cmocka_unit_test(test_sha256_known_answers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "host.h"
 #include "util/clock.h"
 #include "util/secret_hash.h"
+#include "util/sha256.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -28,6 +29,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_entry *cache;
 static unsigned char slot_key[32]; /* random: an attacker cannot aim at slots */
+static sha256_hmac_key *slot_mac;  /* keyed with slot_key (then wiped) */
 static sem_t cold_slots;
 static int init_concurrency = 2;
 static _Atomic uint64_t cold_count;
@@ -44,8 +46,10 @@ static void init_once(void)
 	cache = calloc(CACHE_SLOTS, sizeof *cache);
 	if (RAND_bytes(slot_key, sizeof slot_key) != 1)
 		abort(); /* no CSPRNG: nothing on the authority path is safe */
+	slot_mac = sha256_hmac_key_new(slot_key, sizeof slot_key);
+	OPENSSL_cleanse(slot_key, sizeof slot_key);
 	metrics_scope = host_scope_new("core", "sts");
-	if (cache == NULL)
+	if (cache == NULL || slot_mac == NULL)
 		abort(); /* at start-up: nothing useful can run */
 	sem_init(&cold_slots, 0, (unsigned)init_concurrency);
 }
@@ -55,18 +59,6 @@ void client_auth_init(int concurrency)
 	if (concurrency > 0)
 		init_concurrency = concurrency;
 	pthread_once(&once, init_once);
-}
-
-static void keyed(const void *data, size_t len, unsigned char out[32])
-{
-	unsigned int n = 32;
-	HMAC(EVP_sha256(), slot_key, sizeof slot_key, data, len, out, &n);
-}
-
-static void sha256(const void *data, size_t len, unsigned char out[32])
-{
-	unsigned int n = 32;
-	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
 static size_t slot_of(const unsigned char k[32], size_t slots)
@@ -83,8 +75,9 @@ int client_auth_warm(const char *stored_hash, const char *secret, size_t len)
 	if (slen >= SECRET_HASH_MAX)
 		return 0;
 	unsigned char digest[32], k[32];
-	sha256(secret, len, digest);
-	keyed(stored_hash, slen, k);
+	if (sha256_digest(secret, len, digest) != 0 ||
+	    sha256_hmac(slot_mac, stored_hash, slen, k) != 0)
+		return 0; /* cold then: the full verification decides */
 	int64_t now = clock_monotonic_us();
 	pthread_mutex_lock(&cache_lock);
 	const struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
@@ -124,8 +117,9 @@ client_auth_result client_auth_cold(const char *stored_hash, const char *secret,
 		return CLIENT_AUTH_MISMATCH;
 
 	unsigned char digest[32], k[32];
-	sha256(secret, len, digest);
-	keyed(stored_hash, slen, k);
+	if (sha256_digest(secret, len, digest) != 0 ||
+	    sha256_hmac(slot_mac, stored_hash, slen, k) != 0)
+		return CLIENT_AUTH_OK; /* verified; only not remembered */
 	pthread_mutex_lock(&cache_lock);
 	struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
 	memcpy(e->stored, stored_hash, slen + 1);
