@@ -1,4 +1,6 @@
 /* audit_writer.c — see audit_writer.h. */
+#include "config.h"
+
 #include "daemon/audit_writer.h"
 #include "util/json_canon.h"
 
@@ -1137,6 +1139,7 @@ static void adopt(audit_writer *w, generation *gen, struct stream_use *su)
 static void *writer_main(void *arg)
 {
 	audit_writer *w = arg;
+	pthread_setname_np(pthread_self(), "caracal-audit");
 	generation *gen = w->current(w->ud);
 	struct stream_use su = {0};
 	int64_t backoff_ms = 0;

@@ -1,9 +1,12 @@
 /* workers.c — see workers.h. */
+#include "config.h"
+
 #include "daemon/workers.h"
 
 #include "util/log.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct worker {
@@ -61,6 +64,9 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	worker_pool *pool = w->pool;
 	unsigned seen_kicks = 0;
+	char name[16]; /* for top -H, perf and the benchmark's per-thread CPU */
+	snprintf(name, sizeof name, "caracal-work%zu", w->ctx.slot);
+	pthread_setname_np(pthread_self(), name);
 	adopt_current(w);
 	for (;;) {
 		pthread_mutex_lock(&pool->lock);

@@ -65,14 +65,30 @@ done = function(summary, latency, requests)
   io.write(string.format("non-2xx: %d\n", summary.errors.status))
 end
 LUA
+# CPU time of each caracald thread (by name: caracal-work0, caracal-loop0,
+# caracal-audit), in clock ticks, from /proc: "name ticks" lines.
+thread_cpu() {
+	for t in /proc/$pid/task/*; do
+		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+	done | sort
+}
+thread_cpu >"$tmp/cpu.before"
 [ -n "${STRACE_OUT:-}" ] && { timeout 5 strace -f -c -o "$STRACE_OUT" -p $pid & }
 [ -n "${PERF_OUT:-}" ] && { perf record -F 999 ${PERF_CG:--g} -p $pid -o "$PERF_OUT" -- sleep $((secs - 1)) >/dev/null 2>&1 & }
 echo "== caracald mint, 1 worker, warm client" >&2
 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" http://127.0.0.1:18580/oauth/2/token |
 	tee "$tmp/wrk.out" >&2
 mints=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.out")
+total=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
 cold_after=$(cold)
+thread_cpu >"$tmp/cpu.after"
+# CPU µs per mint by thread: what one worker could do with a core to itself
+# is 1e6 / worker_us_per_mint, whatever else shares the machine.
+per_mint=$(join "$tmp/cpu.before" "$tmp/cpu.after" | awk -v n="$total" -v hz="$(getconf CLK_TCK)" \
+	'$1 ~ /^caracal-(work0|loop0|audit)$/ {printf "%s_us_per_mint=%.0f ", substr($1, 9), ($3 - $2) * 1e6 / hz / n}')
 echo "== openssl speed -seconds 3 ecdsap256" >&2
 openssl speed -seconds 3 ecdsap256 2>/dev/null | tee "$tmp/speed.out" >&2
 signs=$(awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' "$tmp/speed.out")
+work_us=$(echo "$per_mint" | sed -n 's/.*work0_us_per_mint=\([0-9]*\).*/\1/p')
 echo "mint_rps=$mints ecdsap256_sign_per_s=$signs ratio=$(echo "$mints $signs" | awk '{printf "%.2f", $1/$2}') cold_argon2_during_run=$((cold_after - cold_before))"
+echo "${per_mint}one_worker_capacity_per_s=$(awk -v u="${work_us:-0}" 'BEGIN {printf "%.0f", (u > 0 ? 1e6 / u : 0)}') capacity_ratio=$(awk -v u="${work_us:-0}" -v s="$signs" 'BEGIN {printf "%.2f", (u > 0 ? 1e6 / u / s : 0)}')"

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOW INT64_C(1800000000000000)
 #define OWNER 1
@@ -112,6 +113,13 @@ static void seed(fx *f)
 	ok(ss_storage_ops.grant_create(f->tctx, &g, &err), &err);
 }
 
+/* A worker reuses the generation it read for CONFIG_GENERATION_REUSE_US:
+ * a write is seen by every view opened after that. */
+static void after_reuse_window(void)
+{
+	usleep(CONFIG_GENERATION_REUSE_US + 1000);
+}
+
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
@@ -138,6 +146,7 @@ static int setup(void **state)
 	assert_non_null(f->arena);
 	sts_config_cache_clear();
 	seed(f);
+	after_reuse_window(); /* the seed's writes are seen */
 	*state = f;
 	return 0;
 }
@@ -195,8 +204,9 @@ static void test_second_view_reads_nothing(void **state)
 	sts_config_view_close(&v);
 }
 
-/* A configuration write is seen by the next view: a new grant, an archived
- * application. A view opened before the write keeps what it read. */
+/* A configuration write is seen by the next view once the reuse window has
+ * passed: a new grant, an archived application. A view opened before the
+ * write keeps what it read. */
 static void test_writes_seen_by_next_view(void **state)
 {
 	fx *f = *state;
@@ -207,6 +217,7 @@ static void test_writes_seen_by_next_view(void **state)
 
 	caracal_grant g = {sizeof g, "grant-2", "z1", "app-1", "res-1", {both_scopes, 2}, NOW};
 	ok(ss_storage_ops.grant_create(f->tctx, &g, &err), &err);
+	after_reuse_window();
 	sts_config_view after;
 	open_view(f, &after);
 	assert_true(after.generation > before.generation);
@@ -214,6 +225,7 @@ static void test_writes_seen_by_next_view(void **state)
 	sts_config_view_close(&after);
 
 	ok(ss_storage_ops.application_archive(f->tctx, "z1", "app-1", NOW + 1, &err), &err);
+	after_reuse_window();
 	open_view(f, &after);
 	caracal_application app;
 	ok(sts_config_application(&after, "z1", "app-1", &app, &err), &err);
@@ -306,6 +318,7 @@ static void test_owner_change_and_bound(void **state)
 		                      .created_at_us = NOW};
 		ok(ss_storage_ops.resource_create(f->tctx, &r, &err), &err);
 	}
+	after_reuse_window();
 	sts_config_view v;
 	open_view(f, &v);
 	read_all(f, &v);

@@ -1,6 +1,8 @@
 /* config_cache.c — see config_cache.h. */
 #include "roles/sts/config_cache.h"
 
+#include "util/clock.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -83,15 +85,32 @@ size_t sts_config_cache_size(void)
 	return n;
 }
 
+/* The generation this worker read last, and when (monotonic µs). */
+static _Thread_local struct {
+	uint64_t owner, generation;
+	int64_t read_at_us;
+} last_read;
+
 void sts_config_view_open(sts_config_view *v, const caracal_storage_ops *storage, void *tctx,
                           uint64_t owner, caracal_arena *arena)
 {
 	*v = (sts_config_view){.storage = storage, .tctx = tctx, .owner = owner, .arena = arena};
+	if (storage->config_generation == NULL || owner == 0)
+		return;
+	int64_t now = clock_monotonic_us();
+	if (last_read.owner == owner && last_read.generation != 0 &&
+	    now - last_read.read_at_us < CONFIG_GENERATION_REUSE_US) {
+		v->generation = last_read.generation;
+		return;
+	}
 	uint64_t gen = 0;
 	caracal_error ignored = {0};
-	if (storage->config_generation != NULL && owner != 0 &&
-	    storage->config_generation(tctx, &gen, &ignored) == CARACAL_OK)
+	if (storage->config_generation(tctx, &gen, &ignored) == CARACAL_OK) {
 		v->generation = gen;
+		last_read.owner = owner;
+		last_read.generation = gen;
+		last_read.read_at_us = now;
+	}
 }
 
 void sts_config_view_close(sts_config_view *v)
