@@ -152,6 +152,240 @@ static int operation_permitted(const caracal_resource *res, const char *method, 
 	return ok;
 }
 
+/* ---- §2.4 step 9: one resource ---------------------------------------------- */
+
+/* What evaluating one resource reads of its exchange and collects for it. */
+struct evaluation {
+	struct token_job *job;
+	const role_deps *deps;
+	const char *zone;
+	const caracal_application *app;
+	const char *const *scopes;
+	size_t nscopes;
+	int gw;                       /* gateway-authenticated */
+	const json_t *subject_claims; /* of the presented mandate (gw) */
+	const char *token_scope;      /* its scope claim (arena) */
+	const sts_delegation *deleg;
+	int64_t now_us;
+	int count_rate;                /* count the mint rate window (the first evaluation) */
+	sts_policy_input policy_input; /* all but the resource and its grants */
+
+	struct approval_decl decls[STS_FORM_MAX_RESOURCES];
+	size_t ndecls;
+	struct granted granted[STS_FORM_MAX_RESOURCES];
+	size_t ngranted;
+	const char *seen_ids[STS_FORM_MAX_RESOURCES];
+	size_t nseen;
+	char deny_reason[128]; /* the first denial's, for the answer */
+	caracal_error err;     /* of a failed audit */
+};
+
+enum step {
+	STEP_NEXT,        /* go on with the next resource */
+	STEP_STOP,        /* the exchange is answered */
+	STEP_AUDIT_FAILED /* evidence could not be recorded: ev->err says why */
+};
+
+static void remember_denial(struct evaluation *ev, const char *why)
+{
+	if (ev->deny_reason[0] == '\0')
+		snprintf(ev->deny_reason, sizeof ev->deny_reason, "%s", why);
+}
+
+/* A resource skipped for why: audited, remembered. */
+static enum step skip(struct evaluation *ev, const char *ident, const char *why)
+{
+	remember_denial(ev, why);
+	if (sts_audit_exchange(ev->job, "deny", why, ident, NULL, NULL, &ev->err) != CARACAL_OK)
+		return STEP_AUDIT_FAILED;
+	return STEP_NEXT;
+}
+
+/* An engine failure (or an answer the core cannot read) stops the whole
+ * exchange: 503, audited. */
+static enum step policy_failed(struct evaluation *ev, const char *ident)
+{
+	if (sts_audit_exchange(ev->job, "deny", "policy_eval_failed", ident, NULL, NULL,
+	                       &ev->err) != CARACAL_OK)
+		return STEP_AUDIT_FAILED;
+	sts_set_error(ev->job, 503, "policy_eval_failed", "policy evaluation failed");
+	return STEP_STOP;
+}
+
+/* The engine's decision on one resource: granted, or a remembered denial
+ * (an approval declaration collected); audited either way. */
+static enum step apply_decision(struct evaluation *ev, const char *ident,
+                                const caracal_resource *res, const caracal_policy_decision *dec)
+{
+	json_error_t je;
+	json_t *reasons = dec->reasons.ptr != NULL
+	                      ? json_loadb(dec->reasons.ptr, dec->reasons.len, 0, &je)
+	                      : NULL;
+	const char *first_reason = NULL;
+	if (json_is_array(reasons) && json_array_size(reasons) > 0) {
+		json_t *r0 = json_array_get(reasons, 0);
+		first_reason = json_is_string(r0)
+		                   ? json_string_value(r0)
+		                   : json_string_value(json_object_get(r0, "reason"));
+	}
+	/* An obligation the core cannot read is not an obligation it may drop:
+	 * an allow whose obligations do not parse, or whose max_ttl_seconds is
+	 * not a positive integer, is a policy failure. */
+	int64_t max_ttl = 0;
+	int obligations_ok = 1;
+	if (dec->effect == CARACAL_EFFECT_ALLOW && dec->obligations.ptr != NULL &&
+	    dec->obligations.len > 0) {
+		json_t *obl = json_loadb(dec->obligations.ptr, dec->obligations.len, 0, &je);
+		json_t *mt = json_object_get(obl, "max_ttl_seconds");
+		if (!json_is_object(obl))
+			obligations_ok = 0;
+		else if (mt != NULL && (!json_is_integer(mt) || json_integer_value(mt) <= 0))
+			obligations_ok = 0;
+		else if (mt != NULL)
+			max_ttl = (int64_t)json_integer_value(mt);
+		json_decref(obl);
+	}
+	if (!obligations_ok) {
+		json_decref(reasons);
+		log_error("sts", "request %s: unreadable policy obligations", ev->job->request_id);
+		return policy_failed(ev, ident);
+	}
+	json_t *determining =
+	    dec->determining_policies.ptr != NULL
+	        ? json_loadb(dec->determining_policies.ptr, dec->determining_policies.len, 0, &je)
+	        : NULL;
+	const char *decision = "allow", *status = "complete";
+	if (dec->effect == CARACAL_EFFECT_ALLOW) {
+		ev->granted[ev->ngranted++] =
+		    (struct granted){res->identifier, res->id, res->upstream_url, max_ttl};
+	} else {
+		if (dec->effect == CARACAL_EFFECT_APPROVAL_REQUIRED &&
+		    !ev->policy_input.challenge_resolved &&
+		    sts_collect_approval(ev->job->arena, dec, &ev->decls[ev->ndecls]) == 0)
+			ev->ndecls++;
+		/* APPROVAL_REQUIRED grants nothing by itself (the gate asks for the
+		 * approval); a malformed approval block denies. */
+		decision = "deny";
+		status = dec->effect == CARACAL_EFFECT_APPROVAL_REQUIRED
+		             ? "approval_required"
+		             : (first_reason != NULL ? first_reason : "denied");
+		remember_denial(ev, status);
+	}
+	int rc = sts_audit_exchange(
+	    ev->job, decision, status, ident, determining,
+	    json_pack("{s:s?}", "policy_version_id", dec->policy_version_id), &ev->err);
+	json_decref(reasons); /* after the audit: status may point into it */
+	return rc == CARACAL_OK ? STEP_NEXT : STEP_AUDIT_FAILED;
+}
+
+/* §2.4 step 9 a–h for one named resource. */
+static enum step evaluate_resource(struct evaluation *ev, const char *ident)
+{
+	struct token_job *job = ev->job;
+	const sts_form *f = &job->form;
+	const role_deps *deps = ev->deps;
+	caracal_error err = {0};
+	caracal_resource res = {.size = sizeof res};
+	int rc = sts_config_resource(&job->config, ev->zone, ident, &res, &err);
+	if (rc == CARACAL_E_NOTFOUND) {
+		if (sts_audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL,
+		                       &ev->err) != CARACAL_OK)
+			return STEP_AUDIT_FAILED;
+		return STEP_NEXT;
+	}
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: storage: %s", job->request_id, err.message);
+		sts_set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return STEP_STOP;
+	}
+	/* §2.4 step 9f, after the lookup: a stored resource that is the control
+	 * audience (named by id, say) is still a control key's alone — the whole
+	 * exchange is refused. */
+	if (res.identifier != NULL &&
+	    strcmp(res.identifier, deps->settings->control_audience) == 0) {
+		if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key", ident,
+		                       NULL, NULL, &ev->err) != CARACAL_OK)
+			return STEP_AUDIT_FAILED;
+		sts_set_error(job, 403, "access_denied",
+		              "the control audience requires a control key");
+		return STEP_STOP;
+	}
+	/* The same resource named by id and by identifier is one resource:
+	 * evaluated, rate-counted and listed once. */
+	for (size_t g = 0; g < ev->nseen; g++)
+		if (strcmp(ev->seen_ids[g], res.id) == 0)
+			return STEP_NEXT;
+	ev->seen_ids[ev->nseen++] = res.id;
+
+	/* Mintable scopes: the declared ones, plus agent:lifecycle for a
+	 * resource with an upstream (§1.8). */
+	for (size_t s = 0; s < ev->nscopes; s++)
+		if (!in_list(ev->scopes[s], &res.scopes) &&
+		    !(strcmp(ev->scopes[s], "agent:lifecycle") == 0 && res.upstream_url != NULL &&
+		      res.upstream_url[0] != '\0'))
+			return skip(ev, ident, "scope_mismatch");
+
+	/* A gateway mandate reaches only the resources it was minted for (its
+	 * target): the reference leaves this to a policy rule
+	 * (mandate_target_mismatch); here it is a hard rule, whatever the policy
+	 * says. */
+	if (ev->gw && !sts_claim_lists(ev->subject_claims, "target", res.identifier))
+		return skip(ev, ident, "mandate_target_mismatch");
+	/* §2.4 step 9c: a delegation reaches only its own resource. */
+	if (ev->deleg->has_edge &&
+	    !sts_delegation_allows_resource(ev->deleg, res.id, res.identifier))
+		return skip(ev, ident, "resource_outside_delegation");
+	/* §2.4 step 9d: the operation floor of an enforced resource. */
+	if (ev->gw && res.operation_enforcement != NULL &&
+	    strcmp(res.operation_enforcement, "enforced") == 0 &&
+	    !operation_permitted(&res, f->request_method, f->request_path, ev->token_scope)) {
+		if (sts_audit_exchange(job, "deny", "operation_not_permitted", ident, NULL,
+		                       json_pack("{s:s?, s:s?}", "method", f->request_method,
+		                                 "path", f->request_path),
+		                       &ev->err) != CARACAL_OK)
+			return STEP_AUDIT_FAILED;
+		sts_set_error(job, 403, "operation_not_permitted",
+		              "the operation is not declared for this resource or not in scope");
+		return STEP_STOP;
+	}
+
+	/* §2.12: fixed 60 s window per (zone, resource, application). */
+	if (ev->count_rate) {
+		char key[512];
+		snprintf(key, sizeof key, "mint:%s:%s:%s", ev->zone, res.id, ev->app->id);
+		const int64_t window = 60 * 1000000LL;
+		if (rate_lease_hit(deps->gen->number, deps->storage, deps->storage_tctx, key,
+		                   ev->now_us - ev->now_us % window, window,
+		                   (uint64_t)deps->settings->mint_rate_limit_per_min,
+		                   &err) != CARACAL_OK)
+			return skip(ev, ident, "rate_limited");
+	}
+
+	sts_policy_input pin = ev->policy_input;
+	pin.resource = &res;
+	rc = sts_config_grant_scopes(&job->config, ev->zone, ev->app->id, res.id, &pin.grant_scopes,
+	                             &pin.grant_scope_count, &err);
+	if (rc != CARACAL_OK) {
+		sts_set_error(job, 503, "sts_unavailable", "the token service is unavailable");
+		return STEP_STOP;
+	}
+	size_t input_len = 0;
+	char *input_text = sts_policy_input_text(&pin, &input_len);
+	if (input_text == NULL) {
+		sts_set_error(job, 500, "internal_error", "cannot build the policy input");
+		return STEP_STOP;
+	}
+	caracal_policy_decision dec = {.size = sizeof dec};
+	rc = deps->policy->evaluate(deps->policy_tctx, ev->zone, input_text, input_len, job->arena,
+	                            &dec, &err);
+	free(input_text);
+	if (rc != CARACAL_OK) {
+		log_error("sts", "request %s: policy: %s", job->request_id, err.message);
+		return policy_failed(ev, ident);
+	}
+	return apply_decision(ev, ident, &res, &dec);
+}
+
 static void exchange_run(deferred_work *dw, worker_ctx *wc)
 {
 	struct token_job *job = (struct token_job *)dw;
@@ -477,267 +711,76 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 			return;
 		}
 	}
+	/* §2.4 step 9: every named resource, in order. */
+	struct evaluation ev = {
+	    .job = job,
+	    .deps = &deps,
+	    .zone = zone,
+	    .app = &app,
+	    .scopes = scopes,
+	    .nscopes = nscopes,
+	    .gw = gw,
+	    .subject_claims = subject.claims,
+	    .token_scope = token_scope,
+	    .deleg = &deleg,
+	    .now_us = now_us,
+	    .policy_input =
+	        {
+	            .zone_id = zone,
+	            .app = &app,
+	            .subject_kind = subject_kind,
+	            .subject_id = subject_id,
+	            .requested_scopes = scopes,
+	            .requested_scope_count = nscopes,
+	            .requested_ttl_s = f->has_ttl ? f->ttl_seconds : 0,
+	            .trace_id = job->request_id,
+	            .now_s = now_us / 1000000,
+	            .subject_claims_json = subject_claims_json,
+	            .subject_claims_len =
+	                subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
+	            .session_id = sts_present(session_id) ? session_id : NULL,
+	            .use = use,
+	            .method = gw ? f->request_method : NULL,
+	            .path = gw ? f->request_path : NULL,
+	            .agent_session = deleg.has_session ? &deleg.target : NULL,
+	            .edge = deleg.has_edge ? &deleg.edge : NULL,
+	            .edge_path = deleg.path,
+	            .edge_path_len = deleg.path_len,
+	            .graph_epoch = deleg.graph_epoch,
+	        },
+	};
 	int evaluations = 0;
 evaluate:
 	evaluations++;
-	struct approval_decl decls[STS_FORM_MAX_RESOURCES];
-	size_t ndecls = 0;
-
-	struct granted granted[STS_FORM_MAX_RESOURCES];
-	size_t ngranted = 0;
-	const char *seen_ids[STS_FORM_MAX_RESOURCES];
-	size_t nseen = 0;
-	char deny_reason[128] = "";
-
+	/* Counted once per exchange: not again when an approved hold makes the
+	 * resources be evaluated a second time. */
+	ev.count_rate = evaluations == 1;
+	ev.policy_input.challenge_resolved = challenge_resolved;
+	ev.ndecls = ev.ngranted = ev.nseen = 0;
+	ev.deny_reason[0] = '\0';
 	for (size_t r = 0; r < f->resource_count; r++) {
-		const char *ident = f->resources[r];
-		caracal_resource res = {.size = sizeof res};
-		rc = sts_config_resource(&job->config, zone, ident, &res, &err);
-		if (rc == CARACAL_E_NOTFOUND) {
-			if (sts_audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL,
-			                       &err) != CARACAL_OK)
-				goto audit_failed;
-			continue;
-		}
-		if (rc != CARACAL_OK) {
-			log_error("sts", "request %s: storage: %s", job->request_id, err.message);
-			sts_set_error(job, 503, "sts_unavailable",
-			              "the token service is unavailable");
+		enum step next = evaluate_resource(&ev, f->resources[r]);
+		if (next == STEP_STOP)
 			goto out;
-		}
-		/* §2.4 step 9f, after the lookup: a stored resource that is the
-		 * control audience (named by id, say) is still a control key's
-		 * alone — the whole exchange is refused. */
-		if (res.identifier != NULL && strcmp(res.identifier, st->control_audience) == 0) {
-			if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key",
-			                       ident, NULL, NULL, &err) != CARACAL_OK)
-				goto audit_failed;
-			sts_set_error(job, 403, "access_denied",
-			              "the control audience requires a control key");
-			goto out;
-		}
-		/* The same resource named by id and by identifier is one resource:
-		 * evaluated, rate-counted and listed once. */
-		int seen = 0;
-		for (size_t g = 0; g < nseen && !seen; g++)
-			seen = strcmp(seen_ids[g], res.id) == 0;
-		if (seen)
-			continue;
-		seen_ids[nseen++] = res.id;
-
-		/* Mintable scopes: the declared ones, plus agent:lifecycle for a
-		 * resource with an upstream (§1.8). */
-		int scopes_ok = 1;
-		for (size_t s = 0; s < nscopes && scopes_ok; s++)
-			scopes_ok = in_list(scopes[s], &res.scopes) ||
-			            (strcmp(scopes[s], "agent:lifecycle") == 0 &&
-			             res.upstream_url != NULL && res.upstream_url[0] != '\0');
-		if (!scopes_ok) {
-			if (deny_reason[0] == '\0')
-				snprintf(deny_reason, sizeof deny_reason, "scope_mismatch");
-			if (sts_audit_exchange(job, "deny", "scope_mismatch", ident, NULL, NULL,
-			                       &err) != CARACAL_OK)
-				goto audit_failed;
-			continue;
-		}
-
-		/* A gateway mandate reaches only the resources it was minted for (its
-		 * target): the reference leaves this to a policy rule
-		 * (mandate_target_mismatch); here it is a hard rule, whatever the
-		 * policy says. */
-		if (gw && !sts_claim_lists(subject.claims, "target", res.identifier)) {
-			if (deny_reason[0] == '\0')
-				snprintf(deny_reason, sizeof deny_reason,
-				         "mandate_target_mismatch");
-			if (sts_audit_exchange(job, "deny", "mandate_target_mismatch", ident, NULL,
-			                       NULL, &err) != CARACAL_OK)
-				goto audit_failed;
-			continue;
-		}
-		/* §2.4 step 9c: a delegation reaches only its own resource. */
-		if (deleg.has_edge &&
-		    !sts_delegation_allows_resource(&deleg, res.id, res.identifier)) {
-			if (deny_reason[0] == '\0')
-				snprintf(deny_reason, sizeof deny_reason,
-				         "resource_outside_delegation");
-			if (sts_audit_exchange(job, "deny", "resource_outside_delegation", ident,
-			                       NULL, NULL, &err) != CARACAL_OK)
-				goto audit_failed;
-			continue;
-		}
-		/* §2.4 step 9d: the operation floor of an enforced resource. */
-		if (gw && res.operation_enforcement != NULL &&
-		    strcmp(res.operation_enforcement, "enforced") == 0 &&
-		    !operation_permitted(&res, f->request_method, f->request_path, token_scope)) {
-			if (sts_audit_exchange(job, "deny", "operation_not_permitted", ident, NULL,
-			                       json_pack("{s:s?, s:s?}", "method",
-			                                 f->request_method, "path",
-			                                 f->request_path),
-			                       &err) != CARACAL_OK)
-				goto audit_failed;
-			sts_set_error(
-			    job, 403, "operation_not_permitted",
-			    "the operation is not declared for this resource or not in scope");
-			goto out;
-		}
-
-		/* §2.12: fixed 60 s window per (zone, resource, application),
-		 * counted once per exchange (not again when an approved hold makes
-		 * the resources be evaluated a second time). */
-		char key[512];
-		snprintf(key, sizeof key, "mint:%s:%s:%s", zone, res.id, app.id);
-		int64_t window = 60 * 1000000LL;
-		rc = evaluations > 1
-		         ? CARACAL_OK
-		         : rate_lease_hit(deps.gen->number, deps.storage, deps.storage_tctx, key,
-		                          now_us - now_us % window, window,
-		                          (uint64_t)st->mint_rate_limit_per_min, &err);
-		if (rc != CARACAL_OK) {
-			if (deny_reason[0] == '\0')
-				snprintf(deny_reason, sizeof deny_reason, "rate_limited");
-			if (sts_audit_exchange(job, "deny", "rate_limited", ident, NULL, NULL,
-			                       &err) != CARACAL_OK)
-				goto audit_failed;
-			continue;
-		}
-
-		const char *const *grant_scopes = NULL;
-		size_t grant_scope_count = 0;
-		rc = sts_config_grant_scopes(&job->config, zone, app.id, res.id, &grant_scopes,
-		                             &grant_scope_count, &err);
-		if (rc != CARACAL_OK) {
-			sts_set_error(job, 503, "sts_unavailable",
-			              "the token service is unavailable");
-			goto out;
-		}
-
-		sts_policy_input pin = {
-		    .zone_id = zone,
-		    .app = &app,
-		    .subject_kind = subject_kind,
-		    .subject_id = subject_id,
-		    .resource = &res,
-		    .grant_scopes = grant_scopes,
-		    .grant_scope_count = grant_scope_count,
-		    .requested_scopes = scopes,
-		    .requested_scope_count = nscopes,
-		    .requested_ttl_s = f->has_ttl ? f->ttl_seconds : 0,
-		    .trace_id = job->request_id,
-		    .now_s = now_us / 1000000,
-		    .challenge_resolved = challenge_resolved,
-		    .subject_claims_json = subject_claims_json,
-		    .subject_claims_len =
-		        subject_claims_json != NULL ? strlen(subject_claims_json) : 0,
-		    .session_id = sts_present(session_id) ? session_id : NULL,
-		    .use = use,
-		    .method = gw ? f->request_method : NULL,
-		    .path = gw ? f->request_path : NULL,
-		    .agent_session = deleg.has_session ? &deleg.target : NULL,
-		    .edge = deleg.has_edge ? &deleg.edge : NULL,
-		    .edge_path = deleg.path,
-		    .edge_path_len = deleg.path_len,
-		    .graph_epoch = deleg.graph_epoch,
-		};
-		size_t input_len = 0;
-		char *input_text = sts_policy_input_text(&pin, &input_len);
-		if (input_text == NULL) {
-			sts_set_error(job, 500, "internal_error", "cannot build the policy input");
-			goto out;
-		}
-		caracal_policy_decision dec = {.size = sizeof dec};
-		rc = deps.policy->evaluate(deps.policy_tctx, zone, input_text, input_len, arena,
-		                           &dec, &err);
-		free(input_text);
-		if (rc != CARACAL_OK) {
-			log_error("sts", "request %s: policy: %s", job->request_id, err.message);
-			caracal_error ae = {0};
-			if (sts_audit_exchange(job, "deny", "policy_eval_failed", ident, NULL, NULL,
-			                       &ae) != CARACAL_OK)
-				goto audit_failed;
-			sts_set_error(job, 503, "policy_eval_failed", "policy evaluation failed");
-			goto out;
-		}
-		json_error_t je;
-		json_t *determining = dec.determining_policies.ptr != NULL
-		                          ? json_loadb(dec.determining_policies.ptr,
-		                                       dec.determining_policies.len, 0, &je)
-		                          : NULL;
-		json_t *reasons = dec.reasons.ptr != NULL
-		                      ? json_loadb(dec.reasons.ptr, dec.reasons.len, 0, &je)
-		                      : NULL;
-		const char *first_reason = NULL;
-		if (json_is_array(reasons) && json_array_size(reasons) > 0) {
-			json_t *r0 = json_array_get(reasons, 0);
-			first_reason = json_is_string(r0)
-			                   ? json_string_value(r0)
-			                   : json_string_value(json_object_get(r0, "reason"));
-		}
-		/* An obligation the core cannot read is not an obligation it may
-		 * drop: an allow whose obligations do not parse, or whose
-		 * max_ttl_seconds is not a positive integer, is a policy failure. */
-		int64_t max_ttl = 0;
-		int obligations_ok = 1;
-		if (dec.effect == CARACAL_EFFECT_ALLOW && dec.obligations.ptr != NULL &&
-		    dec.obligations.len > 0) {
-			json_t *obl = json_loadb(dec.obligations.ptr, dec.obligations.len, 0, &je);
-			json_t *mt = json_object_get(obl, "max_ttl_seconds");
-			if (!json_is_object(obl))
-				obligations_ok = 0;
-			else if (mt != NULL &&
-			         (!json_is_integer(mt) || json_integer_value(mt) <= 0))
-				obligations_ok = 0;
-			else if (mt != NULL)
-				max_ttl = (int64_t)json_integer_value(mt);
-			json_decref(obl);
-		}
-		if (!obligations_ok) {
-			json_decref(determining);
-			json_decref(reasons);
-			log_error("sts", "request %s: unreadable policy obligations",
-			          job->request_id);
-			caracal_error ae = {0};
-			if (sts_audit_exchange(job, "deny", "policy_eval_failed", ident, NULL, NULL,
-			                       &ae) != CARACAL_OK)
-				goto audit_failed;
-			sts_set_error(job, 503, "policy_eval_failed", "policy evaluation failed");
-			goto out;
-		}
-		if (dec.effect == CARACAL_EFFECT_ALLOW) {
-			granted[ngranted++] =
-			    (struct granted){res.identifier, res.id, res.upstream_url, max_ttl};
-			rc = sts_audit_exchange(
-			    job, "allow", "complete", ident, determining,
-			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
-		} else {
-			if (dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED && !challenge_resolved &&
-			    sts_collect_approval(arena, &dec, &decls[ndecls]) == 0)
-				ndecls++;
-			/* APPROVAL_REQUIRED grants nothing by itself (the gate below asks
-			 * for the approval); a malformed approval block denies. */
-			const char *why = dec.effect == CARACAL_EFFECT_APPROVAL_REQUIRED
-			                      ? "approval_required"
-			                      : (first_reason != NULL ? first_reason : "denied");
-			if (deny_reason[0] == '\0')
-				snprintf(deny_reason, sizeof deny_reason, "%s", why);
-			rc = sts_audit_exchange(
-			    job, "deny", why, ident, determining,
-			    json_pack("{s:s?}", "policy_version_id", dec.policy_version_id), &err);
-		}
-		json_decref(reasons);
-		if (rc != CARACAL_OK)
+		if (next == STEP_AUDIT_FAILED) {
+			err = ev.err;
 			goto audit_failed;
+		}
 	}
+	struct granted *granted = ev.granted;
+	const size_t ngranted = ev.ngranted;
+	const char *deny_reason = ev.deny_reason;
 
 	/* §2.9 gate: an approval is required and was not presented. An approved
 	 * hold for exactly this exchange resolves it without its id (and is
 	 * consumed by it): the resources are evaluated again, resolved. */
-	if (ndecls > 0) {
+	if (ev.ndecls > 0) {
 		char approved[37];
 		const char *anchor = NULL;
 		sts_hold_anchor(subject_kind, subject_id, &deleg, &anchor);
 		if ((binding[0] != '\0' ||
 		     sts_exchange_binding(job, &deps, arena, &bi, binding) == 0) &&
-		    sts_approval_gate(job, &deps, &bi, binding, anchor, decls, ndecls, now_us,
+		    sts_approval_gate(job, &deps, &bi, binding, anchor, ev.decls, ev.ndecls, now_us,
 		                      approved) == 1 &&
 		    evaluations == 1) {
 			approval_id = arena_strndup(arena, approved, strlen(approved));
