@@ -152,6 +152,108 @@ static int operation_permitted(const caracal_resource *res, const char *method, 
 	return ok;
 }
 
+/* ---- §2.6: the presented subject token ----------------------------------- */
+
+/* What a verified subject token (a mandate of ours) brings to the exchange,
+ * copied into the job's arena. */
+struct presented {
+	const char *subject_id, *subject_kind;
+	const char *sid;
+	const char *claims_json; /* for the policy input */
+	const char *use, *scope, *root_sid, *agent_session, *edge;
+};
+
+/* Parse and verify f->subject_token into *subject and *out: one of ours, for
+ * this zone, of the expected use, bound to a live authority record of this
+ * client. -1 with the answer set (and *subject freed) when it is not. */
+static int read_subject_token(struct token_job *job, const role_deps *deps, const char *zone,
+                              const caracal_application *app, int64_t now_us, jwt *subject,
+                              struct presented *out)
+{
+	const sts_form *f = &job->form;
+	caracal_arena *arena = job->arena;
+	caracal_error err = {0};
+	const int gw = job->gateway;
+	char why[128] = "no signing keys for the zone";
+	caracal_str jwks = {0};
+	int64_t max_age;
+	if (jwt_parse(f->subject_token, strlen(f->subject_token), subject, why, sizeof why) != 0) {
+		sts_set_error(job, 401, "invalid_token", "invalid subject_token");
+		return -1;
+	}
+	int rc = deps->signer->jwks(deps->signer_tctx, zone, arena, &jwks, &max_age, &err);
+	if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
+		jwt_free(subject);
+		sts_set_error(job, 503, "sts_unavailable", "signing keys are unavailable");
+		return -1;
+	}
+	if (rc != CARACAL_OK ||
+	    jwt_verify_signature(subject, f->subject_token, jwks.ptr, jwks.len, why, sizeof why) !=
+	        0 ||
+	    jwt_check_claims(subject, deps->settings->issuer, zone, gw ? "gateway" : "session",
+	                     now_us / 1000000, why, sizeof why) != 0) {
+		log_info("sts", "request %s: subject token refused: %s", job->request_id, why);
+		jwt_free(subject);
+		sts_set_error(job, 401, "invalid_token", "invalid subject_token");
+		return -1;
+	}
+	const json_t *c = subject->claims;
+	const char *token_sid = json_string_value(json_object_get(c, "sid"));
+	const char *tsub = json_string_value(json_object_get(c, "sub"));
+	const char *tclient = json_string_value(json_object_get(c, "client_id"));
+	const char *tkind = json_string_value(json_object_get(c, "sub_type"));
+	const char *problem = NULL;
+	int status = 403;
+	const char *code = "access_denied";
+	caracal_authority_record ar = {.size = sizeof ar};
+	if (token_sid == NULL) {
+		problem = "subject_token has no sid";
+		code = "invalid_token";
+	} else if (f->session_id != NULL && f->session_id[0] != '\0' &&
+	           strcmp(f->session_id, token_sid) != 0) {
+		problem = "session mismatch";
+	} else if ((rc = deps->storage->authority_record_get(deps->storage_tctx, zone, token_sid,
+	                                                     arena, &ar, &err)) != CARACAL_OK) {
+		if (rc == CARACAL_E_NOTFOUND) {
+			problem = "authority record inactive or expired";
+		} else {
+			problem = "the token service is unavailable";
+			status = 503;
+			code = "sts_unavailable";
+		}
+	} else if (ar.status == NULL || strcmp(ar.status, "active") != 0 ||
+	           ar.expires_at_us <= now_us) {
+		problem = "authority record inactive or expired";
+	} else if (tsub == NULL || ar.subject_id == NULL || strcmp(ar.subject_id, tsub) != 0) {
+		problem = "authority record subject mismatch";
+	} else if (tclient == NULL || strcmp(tclient, app->id) != 0) {
+		problem = "authority record client mismatch";
+	}
+	if (problem != NULL) {
+		jwt_free(subject);
+		sts_set_error(job, status, code, problem);
+		return -1;
+	}
+	out->subject_id = arena_strndup(arena, tsub, strlen(tsub));
+	out->subject_kind = tkind != NULL && strcmp(tkind, "user") == 0 ? "user" : "application";
+	out->sid = arena_strndup(arena, token_sid, strlen(token_sid));
+	char *claims_text = json_dumps(c, JSON_COMPACT);
+	if (claims_text != NULL)
+		out->claims_json = arena_strndup(arena, claims_text, strlen(claims_text));
+	free(claims_text);
+	if (out->subject_id == NULL || out->sid == NULL || out->claims_json == NULL) {
+		jwt_free(subject);
+		sts_set_error(job, 503, "sts_unavailable", "out of memory");
+		return -1;
+	}
+	out->use = gw ? "gateway" : "session";
+	out->scope = sts_claim_copy(arena, c, "scope");
+	out->root_sid = sts_claim_copy(arena, c, "root_sid");
+	out->agent_session = sts_claim_copy(arena, c, "agent_session_id");
+	out->edge = sts_claim_copy(arena, c, "delegation_edge_id");
+	return 0;
+}
+
 /* ---- §2.4 step 9: one resource ---------------------------------------------- */
 
 /* What evaluating one resource reads of its exchange and collects for it. */
@@ -460,97 +562,14 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 	}
 	/* §2.6: a subject token must be one of ours, for this zone, of the
 	 * expected use, bound to a live authority record of this client. */
-	const char *subject_id = app.id;
-	const char *subject_kind = "application";
-	const char *token_sid = NULL;
-	const char *subject_claims_json = NULL; /* for the policy input */
-	const char *token_use = NULL, *token_scope = NULL, *token_root_sid = NULL;
-	const char *token_agent_session = NULL, *token_edge = NULL;
+	struct presented tok = {.subject_id = app.id, .subject_kind = "application"};
 	jwt subject = {0};
-	if (has_subject) {
-		char why[128] = "no signing keys for the zone";
-		caracal_str jwks = {0};
-		int64_t max_age;
-		if (jwt_parse(f->subject_token, strlen(f->subject_token), &subject, why,
-		              sizeof why) != 0) {
-			sts_set_error(job, 401, "invalid_token", "invalid subject_token");
-			return;
-		}
-		rc = deps.signer->jwks(deps.signer_tctx, zone, arena, &jwks, &max_age, &err);
-		if (rc != CARACAL_OK && rc != CARACAL_E_NOTFOUND) {
-			jwt_free(&subject);
-			sts_set_error(job, 503, "sts_unavailable", "signing keys are unavailable");
-			return;
-		}
-		if (rc != CARACAL_OK ||
-		    jwt_verify_signature(&subject, f->subject_token, jwks.ptr, jwks.len, why,
-		                         sizeof why) != 0 ||
-		    jwt_check_claims(&subject, st->issuer, zone, gw ? "gateway" : "session",
-		                     now_us / 1000000, why, sizeof why) != 0) {
-			log_info("sts", "request %s: subject token refused: %s", job->request_id,
-			         why);
-			jwt_free(&subject);
-			sts_set_error(job, 401, "invalid_token", "invalid subject_token");
-			return;
-		}
-		const json_t *c = subject.claims;
-		token_sid = json_string_value(json_object_get(c, "sid"));
-		const char *tsub = json_string_value(json_object_get(c, "sub"));
-		const char *tclient = json_string_value(json_object_get(c, "client_id"));
-		const char *tkind = json_string_value(json_object_get(c, "sub_type"));
-		const char *problem = NULL;
-		int status = 403;
-		const char *code = "access_denied";
-		caracal_authority_record ar = {.size = sizeof ar};
-		if (token_sid == NULL) {
-			problem = "subject_token has no sid";
-			code = "invalid_token";
-		} else if (f->session_id != NULL && f->session_id[0] != '\0' &&
-		           strcmp(f->session_id, token_sid) != 0) {
-			problem = "session mismatch";
-		} else if ((rc = deps.storage->authority_record_get(deps.storage_tctx, zone,
-		                                                    token_sid, arena, &ar, &err)) !=
-		           CARACAL_OK) {
-			if (rc == CARACAL_E_NOTFOUND) {
-				problem = "authority record inactive or expired";
-			} else {
-				problem = "the token service is unavailable";
-				status = 503;
-				code = "sts_unavailable";
-			}
-		} else if (ar.status == NULL || strcmp(ar.status, "active") != 0 ||
-		           ar.expires_at_us <= now_us) {
-			problem = "authority record inactive or expired";
-		} else if (tsub == NULL || ar.subject_id == NULL ||
-		           strcmp(ar.subject_id, tsub) != 0) {
-			problem = "authority record subject mismatch";
-		} else if (tclient == NULL || strcmp(tclient, app.id) != 0) {
-			problem = "authority record client mismatch";
-		}
-		if (problem != NULL) {
-			jwt_free(&subject);
-			sts_set_error(job, status, code, problem);
-			return;
-		}
-		subject_id = arena_strndup(arena, tsub, strlen(tsub));
-		subject_kind = tkind != NULL && strcmp(tkind, "user") == 0 ? "user" : "application";
-		token_sid = arena_strndup(arena, token_sid, strlen(token_sid));
-		char *claims_text = json_dumps(subject.claims, JSON_COMPACT);
-		if (claims_text != NULL)
-			subject_claims_json =
-			    arena_strndup(arena, claims_text, strlen(claims_text));
-		free(claims_text);
-		if (subject_id == NULL || token_sid == NULL || subject_claims_json == NULL) {
-			jwt_free(&subject);
-			sts_set_error(job, 503, "sts_unavailable", "out of memory");
-			return;
-		}
-		token_use = gw ? "gateway" : "session";
-		token_scope = sts_claim_copy(arena, c, "scope");
-		token_root_sid = sts_claim_copy(arena, c, "root_sid");
-		token_agent_session = sts_claim_copy(arena, c, "agent_session_id");
-		token_edge = sts_claim_copy(arena, c, "delegation_edge_id");
-	}
+	if (has_subject && read_subject_token(job, &deps, zone, &app, now_us, &subject, &tok) != 0)
+		return; /* answered; subject freed */
+	const char *subject_id = tok.subject_id, *subject_kind = tok.subject_kind;
+	const char *token_sid = tok.sid, *subject_claims_json = tok.claims_json;
+	const char *token_use = tok.use, *token_scope = tok.scope, *token_root_sid = tok.root_sid;
+	const char *token_agent_session = tok.agent_session, *token_edge = tok.edge;
 
 	/* §2.4 step 5: the governed session of a subject token is the token's;
 	 * a request naming another is refused, never silently overridden. */
