@@ -157,6 +157,9 @@ struct pending_mint {
 	json_t *determining, *extra; /* for the issued event (owned) */
 	char *body;                  /* the 200 answer (malloc'd, owned) */
 	size_t body_len;
+	/* How a parked exchange is handed back once finished: server_complete
+	 * (NULL), or a test's. */
+	void (*complete)(deferred_work *dw);
 };
 
 /* After the writes (rc, conflict and werr their outcome): audit and answer,

@@ -92,7 +92,10 @@ static void flush(worker_batch *b, worker_ctx *wc)
 		mb->items[i] = NULL;
 		sts_mint_finish(p, deps, rcs[i], conflicts[i], &errs[i]);
 		sts_exchange_settled(p->job);
-		server_complete(&p->job->dw);
+		if (p->complete != NULL)
+			p->complete(&p->job->dw);
+		else
+			server_complete(&p->job->dw);
 	}
 }
 
