@@ -1,8 +1,8 @@
 /* envelope.c — see envelope.h. */
 #include "stream/envelope.h"
+#include "stream/envelope_int.h"
 #include "util/jsonw.h"
 
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -14,8 +14,7 @@
 #define TRANSPORT_ID_MAX 48
 
 /* ------------------------------------------------------------ encoding */
-
-static int field_cmp(const void *a, const void *b)
+int envelope_field_cmp(const void *a, const void *b)
 {
 	const envelope_field *x = a, *y = b;
 	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
@@ -69,15 +68,6 @@ unsigned char *envelope_mac_input(const char *kid, const char *topic, int64_t ts
 	return buf;
 }
 
-static int hex_nibble(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void to_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -89,7 +79,7 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
 }
 
 /* Printable ASCII without spaces: topics, ids and kids are names. */
-static int is_name(const char *s, size_t n, size_t max)
+int envelope_is_name(const char *s, size_t n, size_t max)
 {
 	if (n == 0 || n > max)
 		return 0;
@@ -97,112 +87,6 @@ static int is_name(const char *s, size_t n, size_t max)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return 0;
 	return 1;
-}
-
-/* ------------------------------------------------------------ decode */
-
-void envelope_msg_clear(envelope_msg *m)
-{
-	if (m == NULL)
-		return;
-	json_decref((json_t *)m->root_);
-	memset(m, 0, sizeof *m);
-}
-
-static int bad(envelope_msg *m, caracal_error *err, const char *what)
-{
-	envelope_msg_clear(m);
-	return caracal_error_set(err, CARACAL_E_INVAL, "malformed stream envelope: %s", what);
-}
-
-int envelope_decode(const void *buf, size_t len, envelope_msg *out, caracal_error *err)
-{
-	memset(out, 0, sizeof *out);
-	if (buf == NULL || len == 0)
-		return bad(out, err, "empty");
-	if (len > ENVELOPE_MAX_BYTES)
-		return bad(out, err, "too big");
-	json_error_t je;
-	/* No NUL inside strings (JSON_ALLOW_NUL unset), no duplicate keys. */
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (root == NULL)
-		return bad(out, err, "not JSON");
-	out->root_ = root;
-	if (!json_is_object(root) || json_object_size(root) != 7)
-		return bad(out, err, "not an object of exactly v, kid, topic, ts, id, fields, sig");
-
-	json_t *v = json_object_get(root, "v");
-	json_t *kid = json_object_get(root, "kid");
-	json_t *topic = json_object_get(root, "topic");
-	json_t *ts = json_object_get(root, "ts");
-	json_t *id = json_object_get(root, "id");
-	json_t *fields = json_object_get(root, "fields");
-	json_t *sig = json_object_get(root, "sig");
-	if (!json_is_integer(v) || json_integer_value(v) != ENVELOPE_VERSION)
-		return bad(out, err, "unsupported version");
-	out->version = ENVELOPE_VERSION;
-
-	if (!json_is_string(kid) || json_string_length(kid) != ENVELOPE_KID_LEN)
-		return bad(out, err, "bad kid");
-	const char *k = json_string_value(kid);
-	for (size_t i = 0; i < ENVELOPE_KID_LEN; i++)
-		if (hex_nibble(k[i]) < 0)
-			return bad(out, err, "bad kid");
-	memcpy(out->kid, k, ENVELOPE_KID_LEN + 1);
-
-	if (!json_is_string(topic) ||
-	    !is_name(json_string_value(topic), json_string_length(topic), ENVELOPE_TOPIC_MAX))
-		return bad(out, err, "bad topic");
-	out->topic = json_string_value(topic);
-
-	if (!json_is_integer(ts) || json_integer_value(ts) <= 0)
-		return bad(out, err, "bad ts");
-	out->ts_us = (int64_t)json_integer_value(ts);
-
-	if (!json_is_string(id) ||
-	    !is_name(json_string_value(id), json_string_length(id), ENVELOPE_ID_MAX))
-		return bad(out, err, "bad id");
-	out->id = json_string_value(id);
-
-	if (!json_is_string(sig) || json_string_length(sig) != 64)
-		return bad(out, err, "bad sig");
-	const char *s = json_string_value(sig);
-	for (size_t i = 0; i < 32; i++) {
-		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return bad(out, err, "bad sig");
-		out->sig[i] = (unsigned char)(hi << 4 | lo);
-	}
-
-	if (!json_is_object(fields) || json_object_size(fields) == 0 ||
-	    json_object_size(fields) > ENVELOPE_MAX_FIELDS)
-		return bad(out, err, "fields must be an object of 1..16 strings");
-	const char *key;
-	json_t *val;
-	size_t n = 0;
-	json_object_foreach(fields, key, val)
-	{
-		size_t kl = strlen(key); /* jansson keys hold no NUL (JSON_ALLOW_NUL unset) */
-		if (!json_is_string(val) || kl == 0 || kl > ENVELOPE_KEY_MAX)
-			return bad(out, err, "bad field");
-		out->fields[n].key = key;
-		out->fields[n].key_len = kl;
-		out->fields[n].value = json_string_value(val);
-		out->fields[n].value_len = json_string_length(val);
-		n++;
-	}
-	out->nfields = n;
-	qsort(out->fields, n, sizeof out->fields[0], field_cmp);
-	return CARACAL_OK;
-}
-
-const envelope_field *envelope_get(const envelope_msg *m, const char *key)
-{
-	size_t kl = strlen(key);
-	for (size_t i = 0; i < m->nfields; i++)
-		if (m->fields[i].key_len == kl && memcmp(m->fields[i].key, key, kl) == 0)
-			return &m->fields[i];
-	return NULL;
 }
 
 /* ------------------------------------------------------------ keyring */
@@ -339,19 +223,19 @@ int envelope_seal(const envelope_keyring *kr, const char *topic, int64_t ts_us, 
 	*out = NULL;
 	if (kr->signer < 0)
 		return caracal_error_set(err, CARACAL_E_UNAVAIL, "no stream signing key");
-	if (!is_name(topic, strlen(topic), ENVELOPE_TOPIC_MAX) ||
-	    !is_name(id, strlen(id), ENVELOPE_ID_MAX) || ts_us <= 0 || n == 0 ||
+	if (!envelope_is_name(topic, strlen(topic), ENVELOPE_TOPIC_MAX) ||
+	    !envelope_is_name(id, strlen(id), ENVELOPE_ID_MAX) || ts_us <= 0 || n == 0 ||
 	    n > ENVELOPE_MAX_FIELDS)
 		return caracal_error_set(err, CARACAL_E_INVAL,
 		                         "bad envelope topic, id, ts or fields");
 	envelope_field sorted[ENVELOPE_MAX_FIELDS];
 	memcpy(sorted, fields, n * sizeof *fields);
-	qsort(sorted, n, sizeof *sorted, field_cmp);
+	qsort(sorted, n, sizeof *sorted, envelope_field_cmp);
 	int rc = CARACAL_OK;
 	for (size_t i = 0; i < n && rc == CARACAL_OK; i++) {
 		if (sorted[i].key_len == 0 || sorted[i].key_len > ENVELOPE_KEY_MAX ||
 		    memchr(sorted[i].key, 0, sorted[i].key_len) != NULL ||
-		    (i > 0 && field_cmp(&sorted[i - 1], &sorted[i]) == 0))
+		    (i > 0 && envelope_field_cmp(&sorted[i - 1], &sorted[i]) == 0))
 			rc = caracal_error_set(err, CARACAL_E_INVAL, "bad or duplicate field name");
 		/* NUL is refused here, since the decoder will; invalid UTF-8 fails
 		 * the writer below. */

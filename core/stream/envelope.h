@@ -29,10 +29,14 @@
  * signs).
  *
  * Why JSON and not a binary TLV: the payload is readable where operators look
- * at it (redis-cli XRANGE, the DLQ, the spool), jansson is already the core's
- * JSON parser, and since the MAC is over M the JSON spelling does not matter.
- * The decoder is strict anyway: exact key set, no duplicates, no NUL, bounded
- * sizes and counts; tests/fuzz/fuzz_envelope.c fuzzes it.
+ * at it (redis-cli XRANGE, the DLQ, the spool), and since the MAC is over M
+ * the JSON spelling does not matter. The decoder is a dedicated single-pass
+ * one (a general JSON tree was most of the audit writer's profile) and is
+ * strict: exactly the JSON texts jansson's json_loadb would accept (any
+ * whitespace, member order and string escapes), exact key set, no duplicate
+ * keys, no NUL, valid UTF-8, bounded sizes and counts.
+ * tests/fuzz/fuzz_envelope.c fuzzes it against the jansson-based decoder it
+ * replaced.
  *
  * Opening a message checks, in order: structure, kid known, MAC (constant
  * time), topic equals the topic it was delivered on, freshness, replay.
@@ -85,7 +89,7 @@ typedef struct envelope_field {
 /* A decoded envelope. Strings point into memory the message owns; release
  * with envelope_msg_clear(). */
 typedef struct envelope_msg {
-	void *root_; /* the parsed JSON (json_t *) */
+	char *buf_; /* the decoded strings, NUL-terminated (one allocation) */
 	int version;
 	char kid[ENVELOPE_KID_LEN + 1];
 	const char *topic;

@@ -441,6 +441,239 @@ static void test_transport_time(void **state)
 	assert_int_equal(envelope_transport_time_us(NULL), -1);
 }
 
+/* ------------------------------------------------------------ the decoder */
+
+#define D_KID "0123456789abcdef"
+#define D_SIG "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define D_HEAD "{\"v\":1,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\","
+#define D_TAIL ",\"sig\":\"" D_SIG "\"}"
+/* An envelope whose fields member is f. */
+#define ENV(f) D_HEAD "\"fields\":" f D_TAIL
+
+static char decode_error[CARACAL_ERROR_MESSAGE_MAX];
+
+/* Decode len bytes of text: NULL when it decodes (m holds it), else why not
+ * (without the common prefix). */
+static const char *decode_n(const char *text, size_t len, envelope_msg *m)
+{
+	caracal_error e = {0};
+	envelope_msg local;
+	if (m == NULL)
+		m = &local;
+	if (envelope_decode(text, len, m, &e) == CARACAL_OK) {
+		if (m == &local)
+			envelope_msg_clear(m);
+		return NULL;
+	}
+	assert_int_equal(e.code, CARACAL_E_INVAL);
+	const char *prefix = "malformed stream envelope: ";
+	assert_memory_equal(e.message, prefix, strlen(prefix));
+	snprintf(decode_error, sizeof decode_error, "%s", e.message + strlen(prefix));
+	/* Left cleared. */
+	assert_null(m->buf_);
+	assert_int_equal(m->nfields, 0);
+	return decode_error;
+}
+
+static const char *decode(const char *text, envelope_msg *m)
+{
+	return decode_n(text, strlen(text), m);
+}
+
+static void test_decode_escapes(void **state)
+{
+	(void)state;
+	envelope_msg m;
+	/* Every escape; \u00e9 and a surrogate pair become UTF-8; raw UTF-8
+	 * passes as is; a key may be escaped too. */
+	assert_null(decode(ENV("{\"d\\u0061ta\":\"a\\u00e9\\ud83d\\ude00\\uD834\\uDD1E\\n\\\"\\/"
+	                       "\\\\\\b\\f\\r\\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}"),
+	                   &m));
+	assert_int_equal(m.nfields, 1);
+	assert_int_equal(m.fields[0].key_len, 4);
+	assert_string_equal(m.fields[0].key, "data");
+	static const char want[] = "a\xc3\xa9\xf0\x9f\x98\x80\xf0\x9d\x84\x9e\n\"/\\\b\f\r\t"
+	                           "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	assert_int_equal(m.fields[0].value_len, sizeof want - 1);
+	assert_memory_equal(m.fields[0].value, want, sizeof want); /* NUL-terminated */
+	assert_string_equal(m.kid, D_KID);
+	assert_int_equal(m.sig[0], 0x00);
+	assert_int_equal(m.sig[31], 0xff);
+	envelope_msg_clear(&m);
+	/* Names escaped are the same names. */
+	assert_null(decode("{\"\\u0076\":1,\"kid\":\"" D_KID "\",\"topic\":\"caracal\\/x\","
+	                   "\"ts\":1,\"id\":\"\\u0069\",\"fields\":{\"a\":\"\"},\"sig\":\"" D_SIG
+	                   "\"}",
+	                   &m));
+	assert_string_equal(m.topic, "caracal/x");
+	assert_string_equal(m.id, "i");
+	assert_int_equal(m.fields[0].value_len, 0);
+	envelope_msg_clear(&m);
+}
+
+static void test_decode_spelling(void **state)
+{
+	(void)state;
+	envelope_msg m;
+	/* Whitespace between all tokens, members and fields in any order,
+	 * whitespace after the object. */
+	assert_null(decode(" \r\n\t{ \"sig\" : \"" D_SIG
+	                   "\" ,\n\"fields\":{ \"z\" : \"1\" , \"a\":\"2\","
+	                   "\"m\":\"3\"} , \"id\":\"i\",\"ts\" : 1779364800000000 ,\"topic\":\"t\","
+	                   "\"kid\":\"" D_KID "\",\"v\":1 } \n\t\r",
+	                   &m));
+	assert_int_equal(m.ts_us, INT64_C(1779364800000000));
+	assert_int_equal(m.nfields, 3);
+	assert_string_equal(m.fields[0].key, "a");
+	assert_string_equal(m.fields[1].key, "m");
+	assert_string_equal(m.fields[2].key, "z");
+	assert_string_equal(envelope_get(&m, "z")->value, "1");
+	envelope_msg_clear(&m);
+	/* The largest ts. */
+	assert_null(decode("{\"v\":1,\"kid\":\"" D_KID
+	                   "\",\"topic\":\"t\",\"ts\":9223372036854775807,"
+	                   "\"id\":\"i\",\"fields\":{\"a\":\"b\"},\"sig\":\"" D_SIG "\"}",
+	                   &m));
+	assert_int_equal(m.ts_us, INT64_MAX);
+	envelope_msg_clear(&m);
+	/* 16 fields, names of 64 bytes. */
+	assert_null(
+	    decode(ENV("{\"a\":\"\",\"b\":\"\",\"c\":\"\",\"d\":\"\",\"e\":\"\",\"f\":\"\","
+	               "\"g\":\"\",\"h\":\"\",\"i\":\"\",\"j\":\"\",\"k\":\"\",\"l\":\"\","
+	               "\"m\":\"\",\"n\":\"\",\"o\":\"\",\"0123456789012345678901234567890123"
+	               "456789012345678901234567890123\":\"\"}"),
+	           &m));
+	assert_int_equal(m.nfields, 16);
+	assert_int_equal(m.fields[0].key_len, 64);
+	envelope_msg_clear(&m);
+}
+
+static void test_decode_refuses(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+	    /* NUL, raw or escaped, in a value or a name. */
+	    {ENV("{\"a\":\"b\\u0000\"}"), "not JSON"},
+	    {ENV("{\"a\\u0000\":\"b\"}"), "not JSON"},
+	    /* Lone surrogates, and a high one with something else after. */
+	    {ENV("{\"a\":\"\\ud800\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\\udc00\\ud800\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\\ud800\\u0041\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\\ud800x\"}"), "not JSON"},
+	    /* Invalid UTF-8: a stray byte, a truncated sequence, an overlong
+	     * form, an encoded surrogate, beyond U+10FFFF. */
+	    {ENV("{\"a\":\"\xff\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\xc3\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\xc0\xaf\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\xed\xa0\x80\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\xf4\x90\x80\x80\"}"), "not JSON"},
+	    /* Control characters, bad escapes. */
+	    {ENV("{\"a\":\"\t\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\\x\"}"), "not JSON"},
+	    {ENV("{\"a\":\"\\u12\"}"), "not JSON"},
+	    /* Duplicate names: in fields (also when spelled differently), at
+	     * the top level, in a nested object anywhere. */
+	    {ENV("{\"a\":\"1\",\"a\":\"2\"}"), "not JSON"},
+	    {ENV("{\"a\":\"1\",\"\\u0061\":\"2\"}"), "not JSON"},
+	    {D_HEAD "\"fields\":{\"a\":\"b\"},\"id\":\"i\"" D_TAIL, "not JSON"},
+	    {ENV("{\"a\":{\"x\":1,\"x\":2}}"), "not JSON"},
+	    /* v and ts are integers: 1.0 or 1e0 are reals. */
+	    {"{\"v\":1.0,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}" D_TAIL,
+	     "unsupported version"},
+	    {"{\"v\":1e0,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}" D_TAIL,
+	     "unsupported version"},
+	    {"{\"v\":1,\"kid\":\"" D_KID
+	     "\",\"topic\":\"t\",\"ts\":1.5e15,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}" D_TAIL,
+	     "bad ts"},
+	    {"{\"v\":1,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":0,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}" D_TAIL,
+	     "bad ts"},
+	    /* Out of range: an integer beyond int64, a real beyond a double
+	     * (DBL_MAX itself is a real, so the version is what is wrong). */
+	    {"{\"v\":1,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":9223372036854775808,\"id\":"
+	     "\"i\",\"fields\":{\"a\":\"b\"}" D_TAIL,
+	     "not JSON"},
+	    {"{\"v\":1.7976931348623159e308,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":"
+	     "\"i\",\"fields\":{\"a\":\"b\"}" D_TAIL,
+	     "not JSON"},
+	    {"{\"v\":1.7976931348623158e308,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":"
+	     "\"i\",\"fields\":{\"a\":\"b\"}" D_TAIL,
+	     "unsupported version"},
+	    {"{\"v\":01,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}" D_TAIL,
+	     "not JSON"},
+	    /* Anything but whitespace after the object. */
+	    {ENV("{\"a\":\"b\"}") " x", "not JSON"},
+	    {ENV("{\"a\":\"b\"}") "}", "not JSON"},
+	    {ENV("{\"a\":\"b\"}") "{}", "not JSON"},
+	    /* A field that is not a string. */
+	    {ENV("{\"a\":{\"b\":\"c\"}}"), "bad field"},
+	    {ENV("{\"a\":[\"b\"]}"), "bad field"},
+	    {ENV("{\"a\":null}"), "bad field"},
+	    {ENV("{\"\":\"b\"}"), "bad field"},
+	    {ENV("{}"), "fields must be an object of 1..16 strings"},
+	    {ENV("[\"a\"]"), "fields must be an object of 1..16 strings"},
+	    /* Not 7 members. */
+	    {D_HEAD "\"fields\":{\"a\":\"b\"},\"x\":1" D_TAIL,
+	     "not an object of exactly v, kid, topic, ts, id, fields, sig"},
+	    {"{\"v\":1,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"}}",
+	     "not an object of exactly v, kid, topic, ts, id, fields, sig"},
+	    /* 7 members, one of them unknown: what is missing is refused. */
+	    {"{\"v\":1,\"kid\":\"" D_KID "\",\"topic\":\"t\",\"ts\":1,\"id\":\"i\",\"fields\":{"
+	     "\"a\":\"b\"},\"sog\":\"" D_SIG "\"}",
+	     "bad sig"},
+	    {"[1,2,3,4,5,6,7]", "not an object of exactly v, kid, topic, ts, id, fields, sig"},
+	    {"\"v\"", "not JSON"},
+	    {" ", "not JSON"},
+	    {ENV("{\"a\":\"b\",}"), "not JSON"},
+	    {"{\"v\":1,\"kid\":", "not JSON"},
+	    {ENV("{\"a\":[1,]}"), "not JSON"},
+	    {ENV("{\"a\":tru}"), "not JSON"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *why = decode(cases[i].text, NULL);
+		if (why == NULL || strcmp(why, cases[i].why) != 0)
+			fail_msg("case %zu: %s: got %s, want %s", i, cases[i].text,
+			         why != NULL ? why : "OK", cases[i].why);
+	}
+	/* A raw NUL byte. */
+	static const char nul[] = ENV("{\"a\":\"b\"}");
+	char t[sizeof nul + 1];
+	memcpy(t, nul, sizeof nul);
+	assert_string_equal(decode_n(t, sizeof nul, NULL), "not JSON"); /* after the object */
+	char *p = strstr(t, "\"ts\":1") + 6;
+	memmove(p + 1, p, (size_t)(t + sizeof nul - p));
+	*p = '\0'; /* after a number: jansson dropped it, but it is not JSON */
+	assert_string_equal(decode_n(t, sizeof nul, NULL), "not JSON");
+}
+
+static void test_decode_nesting(void **state)
+{
+	(void)state;
+	/* Nested values are validated to jansson's depth limit (2048 levels,
+	 * the envelope itself the first): a field value at depth 3. */
+	size_t depth_ok = 2048 - 2, n = sizeof ENV("") + 2 * 2048 + 16;
+	char *t = malloc(n), *p;
+	assert_non_null(t);
+	for (int deeper = 0; deeper <= 1; deeper++) {
+		size_t d = depth_ok + (size_t)deeper;
+		p = t + sprintf(t, "%s\"fields\":{\"a\":", D_HEAD);
+		memset(p, '[', d);
+		p += d;
+		memset(p, ']', d);
+		p += d;
+		p += sprintf(p, "}%s", D_TAIL);
+		assert_string_equal(decode(t, NULL), deeper ? "not JSON" : "bad field");
+	}
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +689,10 @@ int main(void)
 	    cmocka_unit_test(test_seal_refuses),
 	    cmocka_unit_test(test_mac_input_injective),
 	    cmocka_unit_test(test_transport_time),
+	    cmocka_unit_test(test_decode_escapes),
+	    cmocka_unit_test(test_decode_spelling),
+	    cmocka_unit_test(test_decode_refuses),
+	    cmocka_unit_test(test_decode_nesting),
 	};
 	return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }
