@@ -23,7 +23,6 @@
 #include "policy_rules.h"
 #include "rules.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -242,26 +241,29 @@ static int pr_evaluate_op(void *tctx, const char *zone_id, const char *input_jso
 	if (rc != CARACAL_OK)
 		return rc;
 
-	json_error_t jerr;
-	json_t *root = json_loadb(input_json, input_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL)
-		/* Position only: the text may quote the input, which may hold claims. */
-		return caracal_error_set(err, CARACAL_E_INVAL,
-		                         "input is not valid JSON (line %d, column %d)", jerr.line,
-		                         jerr.column);
+	/* The input is read without allocating in most cases: strings borrow
+	 * from the text or are unescaped into this scratch; a document that
+	 * needs more gets one arena block of the size that always suffices. */
+	_Alignas(16) unsigned char scratch[PR_INPUT_SCRATCH_SMALL];
 	pr_input input;
 	char why[CARACAL_ERROR_MESSAGE_MAX];
-	rc = pr_input_read(root, &input, why, sizeof why);
-	if (rc != CARACAL_OK) {
-		json_decref(root);
-		return caracal_error_set(err, rc, "%s", why);
+	rc =
+	    pr_input_parse(input_json, input_len, scratch, sizeof scratch, &input, why, sizeof why);
+	if (rc == CARACAL_E_TOOBIG) {
+		size_t need = pr_input_scratch_max(input_len);
+		void *big = need < SIZE_MAX ? in->host->arena_alloc(arena, need) : NULL;
+		if (big == NULL)
+			return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
+		rc = pr_input_parse(input_json, input_len, big, need, &input, why, sizeof why);
 	}
+	/* why names members only, or the position of a JSON error: never the
+	 * input's text, which may hold claims. */
+	if (rc != CARACAL_OK)
+		return caracal_error_set(err, rc, "%s", why);
 	size_t zlen = strlen(zone_id);
-	if (input.zone_id.len != zlen || memcmp(input.zone_id.ptr, zone_id, zlen) != 0) {
-		json_decref(root);
+	if (input.zone_id.len != zlen || memcmp(input.zone_id.ptr, zone_id, zlen) != 0)
 		return caracal_error_set(err, CARACAL_E_INVAL,
 		                         "input: zone_id differs from the zone evaluated");
-	}
 
 	uint64_t h = zone_hash(zone_id, zlen);
 	pr_version *v = NULL;
@@ -272,15 +274,13 @@ static int pr_evaluate_op(void *tctx, const char *zone_id, const char *input_jso
 		atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&in->lock);
-	if (v == NULL) {
-		json_decref(root);
+	if (v == NULL)
 		return fill_no_active(in, arena, out, err);
-	}
 
 	uint64_t matched[PR_BITMAP_WORDS_MAX];
 	pr_outcome o;
+	/* The outcome borrows nothing from the input or the scratch. */
 	pr_evaluate(v->policy, &input, matched, &o);
-	json_decref(root); /* the outcome borrows nothing from the input */
 
 	char *rs = in->host->arena_alloc(arena, o.reasons_len + 1);
 	char *dp = in->host->arena_alloc(arena, o.determining_len + 1);

@@ -1103,140 +1103,6 @@ done:
 	return CARACAL_OK;
 }
 
-/* ------------------------------------------------------------ input */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-why_set(char *why, size_t cap, const char *fmt, ...)
-{
-	if (why != NULL && cap > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		if (vsnprintf(why, cap, fmt, ap) < 0)
-			why[0] = '\0';
-		va_end(ap);
-	}
-	return CARACAL_E_INVAL;
-}
-
-static int in_obj(const json_t *parent, const char *key, const json_t **out, char *why, size_t cap)
-{
-	const json_t *v = json_object_get(parent, key);
-	if (!json_is_object(v))
-		return why_set(why, cap, "input: %s must be an object", key);
-	*out = v;
-	return CARACAL_OK;
-}
-
-static int in_str(const json_t *obj, const char *objname, const char *key, bool required,
-                  pr_text *out, char *why, size_t cap)
-{
-	const json_t *v = json_object_get(obj, key);
-	out->ptr = NULL;
-	out->len = 0;
-	if (v == NULL || (!required && json_is_null(v)))
-		return required ? why_set(why, cap, "input: %s%s%s is missing", objname,
-		                          *objname ? "." : "", key)
-		                : CARACAL_OK;
-	if (!json_is_string(v))
-		return why_set(why, cap, "input: %s%s%s must be a string", objname,
-		               *objname ? "." : "", key);
-	out->ptr = json_string_value(v);
-	out->len = json_string_length(v);
-	return CARACAL_OK;
-}
-
-static int in_strarr(const json_t *obj, const char *objname, const char *key, bool required,
-                     const json_t **out, char *why, size_t cap)
-{
-	const json_t *v = json_object_get(obj, key);
-	*out = NULL;
-	if (v == NULL || (!required && json_is_null(v)))
-		return required ? why_set(why, cap, "input: %s.%s is missing", objname, key)
-		                : CARACAL_OK;
-	if (!json_is_array(v))
-		return why_set(why, cap, "input: %s.%s must be an array of strings", objname, key);
-	size_t n = json_array_size(v);
-	if (n > PR_INPUT_ARRAY_MAX)
-		return why_set(why, cap, "input: %s.%s has more than %u elements", objname, key,
-		               PR_INPUT_ARRAY_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (!json_is_string(json_array_get(v, i)))
-			return why_set(why, cap, "input: %s.%s must be an array of strings",
-			               objname, key);
-	*out = v;
-	return CARACAL_OK;
-}
-
-static int in_int(const json_t *obj, const char *objname, const char *key, int64_t *out, char *why,
-                  size_t cap)
-{
-	const json_t *v = json_object_get(obj, key);
-	if (v == NULL)
-		return why_set(why, cap, "input: %s.%s is missing", objname, key);
-	if (!json_is_integer(v))
-		return why_set(why, cap, "input: %s.%s must be an integer", objname, key);
-	*out = (int64_t)json_integer_value(v);
-	return CARACAL_OK;
-}
-
-int pr_input_read(const json_t *root, pr_input *in, char *why, size_t cap)
-{
-	const json_t *principal = NULL, *subject = NULL, *resource = NULL, *action = NULL;
-	const json_t *grants = NULL, *delegation = NULL, *context = NULL, *b;
-	int rc;
-	memset(in, 0, sizeof *in);
-	if (!json_is_object(root))
-		return why_set(why, cap, "input: not a JSON object");
-	const json_t *sv = json_object_get(root, "schema_version");
-	if (!json_is_string(sv))
-		return why_set(why, cap, "input: schema_version is missing");
-	if (strcmp(json_string_value(sv), PR_SCHEMA_VERSION) != 0 ||
-	    json_string_length(sv) != strlen(PR_SCHEMA_VERSION))
-		return why_set(why, cap, "input: schema_version is not %s", PR_SCHEMA_VERSION);
-#define TRY(x)                                \
-	do {                                  \
-		if ((rc = (x)) != CARACAL_OK) \
-			return rc;            \
-	} while (0)
-	TRY(in_str(root, "", "zone_id", true, &in->zone_id, why, cap));
-	TRY(in_obj(root, "principal", &principal, why, cap));
-	TRY(in_obj(root, "subject", &subject, why, cap));
-	TRY(in_obj(root, "resource", &resource, why, cap));
-	TRY(in_obj(root, "action", &action, why, cap));
-	TRY(in_obj(root, "grants", &grants, why, cap));
-	TRY(in_obj(root, "delegation", &delegation, why, cap));
-	TRY(in_obj(root, "context", &context, why, cap));
-	TRY(in_str(principal, "principal", "type", true, &in->principal_type, why, cap));
-	TRY(in_str(principal, "principal", "id", true, &in->principal_id, why, cap));
-	TRY(in_str(principal, "principal", "registration_method", false,
-	           &in->principal_registration_method, why, cap));
-	TRY(in_str(principal, "principal", "lifecycle", false, &in->principal_lifecycle, why, cap));
-	TRY(in_strarr(principal, "principal", "labels", false, &in->labels, why, cap));
-	TRY(in_str(subject, "subject", "kind", true, &in->subject_kind, why, cap));
-	TRY(in_str(subject, "subject", "id", true, &in->subject_id, why, cap));
-	TRY(in_str(resource, "resource", "id", true, &in->resource_id, why, cap));
-	TRY(in_str(resource, "resource", "identifier", true, &in->resource_identifier, why, cap));
-	TRY(in_str(action, "action", "id", true, &in->action_id, why, cap));
-	TRY(in_str(action, "action", "use", true, &in->action_use, why, cap));
-	TRY(in_str(action, "action", "method", false, &in->action_method, why, cap));
-	TRY(in_str(action, "action", "path", false, &in->action_path, why, cap));
-	TRY(in_strarr(grants, "grants", "scopes", true, &in->grants, why, cap));
-	TRY(in_int(delegation, "delegation", "depth", &in->depth, why, cap));
-	if (in->depth < 0)
-		return why_set(why, cap, "input: delegation.depth must not be negative");
-	TRY(in_strarr(context, "context", "requested_scopes", true, &in->requested, why, cap));
-	TRY(in_int(context, "context", "time", &in->time, why, cap));
-	b = json_object_get(context, "challenge_resolved");
-	if (!json_is_boolean(b))
-		return why_set(why, cap, "input: context.challenge_resolved must be a boolean");
-	in->challenge_resolved = json_is_true(b);
-#undef TRY
-	return CARACAL_OK;
-}
-
 /* ------------------------------------------------------------ evaluation */
 
 static bool pat_match(const pr_pat *p, const char *s, size_t len)
@@ -1254,33 +1120,25 @@ static bool any_pat(const pr_cond *cd, const char *s, size_t len)
 	return false;
 }
 
-/* Some element of arr (strings; may be NULL) matches a pattern. */
-static bool arr_any(const pr_cond *cd, const json_t *arr)
+/* Some element of l matches a pattern. */
+static bool arr_any(const pr_cond *cd, const pr_list *l)
 {
-	size_t n = json_array_size(arr);
-	for (size_t i = 0; i < n; i++) {
-		const json_t *e = json_array_get(arr, i);
-		if (any_pat(cd, json_string_value(e), json_string_length(e)))
+	for (size_t i = 0; i < l->n; i++)
+		if (any_pat(cd, l->v[i].ptr, l->v[i].len))
 			return true;
-	}
 	return false;
 }
 
 static bool within_grants(const pr_input *in)
 {
-	size_t n = json_array_size(in->requested), g = json_array_size(in->grants);
-	if (n == 0)
+	const pr_list *req = &in->requested, *g = &in->grants;
+	if (req->n == 0)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		const json_t *r = json_array_get(in->requested, i);
-		const char *rs = json_string_value(r);
-		size_t rl = json_string_length(r);
+	for (size_t i = 0; i < req->n; i++) {
+		const pr_text *r = &req->v[i];
 		bool found = false;
-		for (size_t j = 0; j < g && !found; j++) {
-			const json_t *e = json_array_get(in->grants, j);
-			found = json_string_length(e) == rl &&
-			        memcmp(json_string_value(e), rs, rl) == 0;
-		}
+		for (size_t j = 0; j < g->n && !found; j++)
+			found = g->v[j].len == r->len && memcmp(g->v[j].ptr, r->ptr, r->len) == 0;
 		if (!found)
 			return false;
 	}
@@ -1329,20 +1187,16 @@ static bool cond_holds(const pr_cond *cd, ectx *e)
 		return f->ptr != NULL && any_pat(cd, f->ptr, f->len);
 	}
 	case C_SCOPES_ANY:
-		return arr_any(cd, in->requested);
-	case C_SCOPES_ALL_IN: {
-		size_t n = json_array_size(in->requested);
-		if (n == 0)
+		return arr_any(cd, &in->requested);
+	case C_SCOPES_ALL_IN:
+		if (in->requested.n == 0)
 			return false;
-		for (size_t i = 0; i < n; i++) {
-			const json_t *scope = json_array_get(in->requested, i);
-			if (!any_pat(cd, json_string_value(scope), json_string_length(scope)))
+		for (size_t i = 0; i < in->requested.n; i++)
+			if (!any_pat(cd, in->requested.v[i].ptr, in->requested.v[i].len))
 				return false;
-		}
 		return true;
-	}
 	case C_LABELS_ANY:
-		return in->labels != NULL && arr_any(cd, in->labels);
+		return arr_any(cd, &in->labels);
 	case C_DEPTH_MAX:
 		return in->depth <= cd->num;
 	case C_TIME:

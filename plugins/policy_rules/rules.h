@@ -1,19 +1,19 @@
 /*
  * rules.h — the policy_rules engine, independent of the host: compile a
  * policy document (YAML, plugins/policy_rules/README.md) into an immutable
- * pr_policy, and evaluate a parsed input document against it.
+ * pr_policy (rules.c), read an input document (input.c), and evaluate the
+ * input against a policy (rules.c).
  *
  * Nothing here calls the host: the plugin glue (policy_rules.c) copies the
- * results into the caller's arena, and the fuzz target links this file alone.
- * A compiled pr_policy is immutable and may be evaluated from any number of
- * threads at once; evaluation allocates nothing.
+ * results into the caller's arena, and the fuzz targets link these files
+ * alone. A compiled pr_policy is immutable and may be evaluated from any
+ * number of threads at once; evaluation allocates nothing.
  */
 #ifndef CARACAL_POLICY_RULES_H
 #define CARACAL_POLICY_RULES_H
 
 #include <caracal/policy.h>
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,10 +57,17 @@ size_t pr_policy_rule_count(const pr_policy *p);
 
 /* ------------------------------------------------------------ evaluating */
 
+/* A string of the input, unescaped: not NUL-terminated, never holds NUL. */
 typedef struct pr_text {
-	const char *ptr;
+	const char *ptr; /* NULL: an optional member that is absent or null */
 	size_t len;
 } pr_text;
+
+/* An array of strings of the input (at most PR_INPUT_ARRAY_MAX). */
+typedef struct pr_list {
+	const pr_text *v; /* NULL when n is 0 */
+	size_t n;
+} pr_list;
 
 /* The members of the input document the engine reads, checked for type. */
 typedef struct pr_input {
@@ -69,18 +76,35 @@ typedef struct pr_input {
 	pr_text subject_kind, subject_id;
 	pr_text resource_id, resource_identifier;
 	pr_text action_id, action_use, action_method, action_path;
-	const json_t *labels;    /* array of strings, or NULL when absent */
-	const json_t *grants;    /* grants.scopes: array of strings */
-	const json_t *requested; /* context.requested_scopes: array of strings */
+	pr_list labels;          /* principal.labels; empty when absent or null */
+	pr_list grants;          /* grants.scopes */
+	pr_list requested;       /* context.requested_scopes */
 	int64_t depth;           /* delegation.depth, >= 0 */
 	int64_t time;            /* context.time, Unix seconds */
 	bool challenge_resolved; /* context.challenge_resolved */
 } pr_input;
 
-/* Read and type-check the input document. INVAL with a message in why (no
- * secret: member names only) when schema_version is not PR_SCHEMA_VERSION or
- * a member is missing or of the wrong type. The pr_input borrows from root. */
-int pr_input_read(const json_t *root, pr_input *in, char *why, size_t why_cap);
+/* Scratch that covers the input reader in most cases (realistic documents
+ * need well under 1 KiB of it): callers keep this much on their stack. */
+#define PR_INPUT_SCRATCH_SMALL 4096u
+
+/* Scratch that is always enough for a document of len bytes (SIZE_MAX when
+ * len is absurdly large). */
+size_t pr_input_scratch_max(size_t len);
+
+/* Read and type-check the input document text[0..len) in one pass, without
+ * allocating: strings are unescaped into scratch (cap bytes, any alignment),
+ * from which and from text the pr_input borrows.
+ *
+ * The whole text must be JSON as strict as jansson's json_loadb with
+ * JSON_REJECT_DUPLICATES (input.c lists the rules); otherwise INVAL with
+ * "input is not valid JSON (line L, column C)" in why. INVAL with a message
+ * naming the member (no secret: member names only) when schema_version is
+ * not PR_SCHEMA_VERSION or a member is missing or of the wrong type.
+ * TOOBIG only when cap < pr_input_scratch_max(len) and the document needs
+ * more: read it again with that much scratch. why may be NULL. */
+int pr_input_parse(const char *text, size_t len, void *scratch, size_t cap, pr_input *in, char *why,
+                   size_t why_cap);
 
 /* The decision, rendered as JSON texts that borrow nothing from the input.
  * Each text is written into a buffer of its *_len bytes (plus a NUL) by

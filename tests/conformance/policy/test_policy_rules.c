@@ -1069,6 +1069,314 @@ static void test_malformed_input(void **state)
 	arena_free(a);
 }
 
+/* ------------------------------------------------------------ input reader */
+
+/* The base input as compact text (context is its last member). */
+static char *base_text(void)
+{
+	json_t *in = base_input();
+	char *text = json_dumps(in, JSON_COMPACT);
+	json_decref(in);
+	assert_non_null(text);
+	return text;
+}
+
+/* text with its first occurrence of from replaced by to (malloc'd). */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	if (at == NULL)
+		fail_msg("'%s' not in the input", from);
+	size_t n = strlen(text), nf = strlen(from), nt = strlen(to), pre = (size_t)(at - text);
+	char *out = malloc(n - nf + nt + 1);
+	assert_non_null(out);
+	memcpy(out, text, pre);
+	memcpy(out + pre, to, nt);
+	memcpy(out + pre + nt, at + nf, n - pre - nf + 1);
+	return out;
+}
+
+/* The base input with its first occurrence of from replaced by to. */
+static char *base_with(const char *from, const char *to)
+{
+	char *text = base_text();
+	char *out = replaced(text, from, to);
+	free(text);
+	return out;
+}
+
+/* The base input with one more member, "name":value, in context. */
+static char *with_member(const char *member)
+{
+	char *text = base_text();
+	size_t n = strlen(text), m = strlen(member);
+	assert_true(n > 2 && strcmp(text + n - 2, "}}") == 0);
+	char *out = malloc(n + m + 2);
+	assert_non_null(out);
+	memcpy(out, text, n - 2);
+	out[n - 2] = ',';
+	memcpy(out + n - 1, member, m);
+	memcpy(out + n - 1 + m, "}}", 3);
+	free(text);
+	return out;
+}
+
+static res eval_owned(void *inst, char *text)
+{
+	res r = eval_text(inst, "z1", text, strlen(text));
+	free(text);
+	return r;
+}
+
+static void expect_allow_text(void *inst, char *text)
+{
+	res r = eval_text(inst, "z1", text, strlen(text));
+	if (r.rc != CARACAL_OK || r.effect != CARACAL_EFFECT_ALLOW)
+		fail_msg("want allow for %.300s, got %d (%s)", text, r.rc, r.err);
+	free(text);
+}
+
+static void expect_error_text(void *inst, char *text, const char *needle)
+{
+	expect_error(inst, text, needle);
+	free(text);
+}
+
+/* "[[...]]": n arrays, the innermost holding inner. */
+static char *nested(size_t n, const char *inner)
+{
+	size_t m = strlen(inner);
+	char *s = malloc(2 * n + m + 1);
+	assert_non_null(s);
+	memset(s, '[', n);
+	memcpy(s + n, inner, m);
+	memset(s + n + m, ']', n);
+	s[2 * n + m] = '\0';
+	return s;
+}
+
+static char *member_of(const char *name, char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 4;
+	char *s = malloc(n);
+	assert_non_null(s);
+	snprintf(s, n, "\"%s\":%s", name, value);
+	free(value);
+	char *out = with_member(s);
+	free(s);
+	return out;
+}
+
+/* An object of n keys "k0".."k<n-1>" (and "k<dup>" again when dup < n). */
+static char *wide_object(size_t n, size_t dup)
+{
+	size_t cap = 32 * (n + 2), len = 0;
+	char *s = malloc(cap);
+	assert_non_null(s);
+	s[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s\"k%zu\":[%zu]", i > 0 ? "," : "", i,
+		                        i);
+	if (dup < n)
+		len += (size_t)snprintf(s + len, cap - len, ",\"k%zu\":null", dup);
+	snprintf(s + len, cap - len, "}");
+	return s;
+}
+
+/* The reader validates the whole document as strictly as jansson with
+ * JSON_REJECT_DUPLICATES did, members nobody reads included. */
+static void test_input_strict(void **state)
+{
+	void *inst = *state;
+	activate_ok(inst, "z1", "v1", "version: 1\nrules: [{name: all, effect: allow}]\n");
+	expect_allow_text(inst, base_text());
+	expect_allow_text(inst, with_member("\"x\":{\"a\":[1,-0,2.5e3,true,null,\"s\"]}"));
+
+	/* Duplicate keys, anywhere. */
+	expect_error_text(
+	    inst, with_member("\"subject_claims\":{\"a\":{\"b\":[{\"c\":{\"d\":1,\"d\":2}}]}}"),
+	    "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":{\"k\":1,\"\\u006b\":2}"), "not valid JSON");
+	expect_error_text(inst,
+	                  base_with("\"zone_id\":\"z1\"", "\"zone_id\":\"z1\",\"zone_id\":\"z1\""),
+	                  "not valid JSON");
+	expect_allow_text(inst, member_of("wide", wide_object(40, 40)));
+	expect_error_text(inst, member_of("wide", wide_object(40, 0)), "not valid JSON");
+	expect_error_text(inst, member_of("wide", wide_object(40, 39)), "not valid JSON");
+	/* Big enough to need more than the reader's stack scratch. */
+	expect_allow_text(inst, member_of("wide", wide_object(3000, 3000)));
+	expect_error_text(inst, member_of("wide", wide_object(3000, 1234)), "not valid JSON");
+
+	/* Strings. */
+	expect_error_text(inst, with_member("\"x\":\"a\\u0000b\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"a\\u0000\":1"), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\ud800\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\udc00\\ud800\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\ud800\\u0041\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\ud800x\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\uD83D\\n\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\u12\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"\\x41\""), "not valid JSON");
+	expect_error_text(inst, with_member("\"x\":\"tab\there\""), "not valid JSON");
+	expect_allow_text(inst,
+	                  with_member("\"x\":\"\\ud83d\\ude00 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\""));
+	static const char *const bad_utf8[] = {
+	    "\xff",     "\xc0\x80",         "\xc1\xbf",
+	    "\x80",     "\xed\xa0\x80",     "\xf4\x90\x80\x80",
+	    "\xe2\x82", "\xf5\x80\x80\x80", "\xe0\x9f\xbf",
+	};
+	for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+		char m[64];
+		snprintf(m, sizeof m, "\"x\":\"a%sb\"", bad_utf8[i]);
+		expect_error_text(inst, with_member(m), "not valid JSON");
+	}
+	expect_allow_text(inst,
+	                  with_member("\"x\":\"\xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf "
+	                              "\xed\x9f\xbf \xee\x80\x80 \x7f\""));
+
+	/* Trailing bytes: whitespace only. */
+	char *t = base_text();
+	size_t n = strlen(t);
+	static const char *const tails[] = {"x", "{}", "]", ",", "\"\"", "0"};
+	for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+		char *u = malloc(n + 8);
+		snprintf(u, n + 8, "%s %s", t, tails[i]);
+		expect_error_text(inst, u, "not valid JSON");
+	}
+	char *u = malloc(n + 8);
+	snprintf(u, n + 8, " \t%s \r\n\t ", t);
+	expect_allow_text(inst, u);
+	u = malloc(n + 2);
+	memcpy(u, t, n);
+	u[n] = '\0';
+	res r = eval_text(inst, "z1", u, n + 1); /* a NUL byte after the document */
+	assert_int_equal(r.rc, CARACAL_E_INVAL);
+	assert_non_null(strstr(r.err, "not valid JSON"));
+	free(u);
+	free(t);
+	/* jansson skipped a raw NUL right after a number; it is never valid. */
+	t = base_with("\"depth\":0", "\"depth\":0\x01");
+	*strchr(t, '\x01') = '\0';
+	n = strlen(t);
+	n += strlen(t + n + 1) + 1;
+	r = eval_text(inst, "z1", t, n);
+	assert_int_equal(r.rc, CARACAL_E_INVAL);
+	assert_non_null(strstr(r.err, "not valid JSON"));
+	free(t);
+
+	/* Numbers. */
+	expect_error_text(inst, with_member("\"n\":01"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":-01"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":00"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":+1"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":1."), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":.5"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":1e"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":-"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":0x10"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":9223372036854775808"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":-9223372036854775809"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":100000000000000000000"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":1e309"), "not valid JSON");
+	expect_error_text(inst, with_member("\"n\":-1.7976931348623159e308"), "not valid JSON");
+	expect_error_text(inst, base_with("\"depth\":0", "\"depth\":9223372036854775808"),
+	                  "not valid JSON");
+	expect_allow_text(inst, with_member("\"n\":[9223372036854775807,-9223372036854775808,0,-0,"
+	                                    "0.0,1e-400,1.7976931348623157e308,1E+2,2e-0]"));
+	expect_allow_text(inst, base_with("\"depth\":0", "\"depth\":-0"));
+	expect_error_text(inst, base_with("\"depth\":0", "\"depth\":1.0"),
+	                  "delegation.depth must be an integer");
+	expect_error_text(inst, base_with("\"depth\":0", "\"depth\":1e0"),
+	                  "delegation.depth must be an integer");
+	expect_error_text(inst, base_with("\"time\":1779278400", "\"time\":1779278400.0"),
+	                  "context.time must be an integer");
+	expect_error_text(inst, base_with("\"time\":1779278400", "\"time\":17792784E2"),
+	                  "context.time must be an integer");
+
+	/* Nesting: jansson's 2048 levels, scalars counted. The root is level 1,
+	 * context 2, so the member's arrays start at level 3. */
+	expect_allow_text(inst, member_of("d", nested(2046, "")));
+	expect_error_text(inst, member_of("d", nested(2047, "")), "not valid JSON");
+	expect_allow_text(inst, member_of("d", nested(2045, "1")));
+	expect_error_text(inst, member_of("d", nested(2046, "1")), "not valid JSON");
+	expect_error_text(inst, member_of("d", nested(100000, "")), "not valid JSON");
+
+	/* Not JSON at all, or not an object at the top. */
+	expect_error(inst, "\"a\"", "not valid JSON");
+	expect_error(inst, "1", "not valid JSON");
+	expect_error(inst, "  ", "not valid JSON");
+	expect_error(inst, "\xef\xbb\xbf{}", "not valid JSON");
+	expect_error(inst, "{\"a\" 1}", "not valid JSON");
+	expect_error(inst, "{\"a\":1,}", "not valid JSON");
+	expect_error(inst, "[1,]", "not valid JSON");
+	expect_error(inst, "[tru]", "not valid JSON");
+	expect_error(inst, "{'a':1}", "not valid JSON");
+	expect_error(inst, "[] ", "not a JSON object");
+
+	/* Arrays of strings: at most 1024 elements. */
+	size_t cap = 8 * 1100;
+	char *list = malloc(cap);
+	assert_non_null(list);
+	const char *grants = "\"grants\":{\"scopes\":[\"orders:read\",\"orders:write\"]";
+	size_t len = (size_t)snprintf(list, cap, "\"grants\":{\"scopes\":[\"orders:read\"");
+	for (int i = 1; i < 1024; i++)
+		len += (size_t)snprintf(list + len, cap - len, ",\"s%d\"", i);
+	snprintf(list + len, cap - len, "]");
+	expect_allow_text(inst, base_with(grants, list));
+	list[len] = '\0';
+	snprintf(list + len, cap - len, ",\"s1024\"]");
+	expect_error_text(inst, base_with(grants, list),
+	                  "grants.scopes has more than 1024 elements");
+	free(list);
+}
+
+/* Escapes stand for their bytes: the engine compares unescaped strings. */
+static void test_input_escapes(void **state)
+{
+	void *inst = *state;
+	when_policy(inst, "{resource.identifier: [\"resource://orders/eu\"]}");
+	const char *id = "\"identifier\":\"resource://orders/eu\"";
+	expect_allow_text(inst,
+	                  base_with(id, "\"identifier\":\"resource:\\/\\/orders\\/\\u0065u\""));
+	expect_allow_text(
+	    inst, base_with(id, "\"identi\\u0066ier\":\"\\u0072esource://orders/e\\u0075\""));
+	res r = eval_owned(inst, base_with(id, "\"identifier\":\"resource://orders/\\u0045U\""));
+	assert_deny(r, "[\"no_rule_matched\"]");
+
+	/* A surrogate pair is one 4-byte character, as the policy writes it. */
+	when_policy(inst, "{principal.id: \"app-\xf0\x9f\x98\x80\"}");
+	expect_allow_text(inst, base_with("\"app-1\"", "\"app-\\ud83d\\ude00\""));
+	expect_allow_text(inst, base_with("\"app-1\"", "\"app-\\uD83D\\uDE00\""));
+	expect_allow_text(inst, base_with("\"app-1\"", "\"app-\xf0\x9f\x98\x80\""));
+	r = eval_owned(inst, base_with("\"app-1\"", "\"app-\\ud83d\\ude01\""));
+	assert_deny(r, "[\"no_rule_matched\"]");
+
+	/* \u00e9 is the two bytes of é. */
+	when_policy(inst, "{subject.id: \"r\xc3\xa9mi\"}");
+	expect_allow_text(inst, base_with("\"u-1\"", "\"r\\u00e9mi\""));
+	expect_allow_text(inst, base_with("\"u-1\"", "\"r\\u00E9mi\""));
+
+	/* Lists: labels, requested and granted scopes. */
+	when_policy(inst, "{labels_any: [\"team:billing\"], scopes_all_in: [\"orders:read\"]}");
+	expect_allow_text(inst, base_with("\"team:billing\"", "\"\\u0074eam:billing\""));
+	r = eval_owned(inst, base_with("\"team:billing\"", "\"team:billin\""));
+	assert_deny(r, "[\"no_rule_matched\"]");
+	when_policy(inst, "{scopes_within_grants: true}");
+	expect_allow_text(inst, base_with("\"requested_scopes\":[\"orders:read\"]",
+	                                  "\"requested_scopes\":[\"orders\\u003aread\"]"));
+	r = eval_owned(inst, base_with("\"requested_scopes\":[\"orders:read\"]",
+	                               "\"requested_scopes\":[\"orders:read\\u0000\"]"));
+	assert_int_equal(r.rc, CARACAL_E_INVAL);
+
+	/* Keys are unescaped before they are matched: an escaped name is the
+	 * member, and the member twice is a duplicate. */
+	expect_allow_text(inst, base_with("\"zone_id\":\"z1\"", "\"zone\\u005fid\":\"z1\""));
+	expect_error_text(inst,
+	                  base_with("\"delegation\":{\"depth\":0}",
+	                            "\"delegation\":{\"depth\":0,\"dept\\u0068\":0}"),
+	                  "not valid JSON");
+}
+
 /* Not a pass/fail bound (sanitizer builds are slow): prints the cost of one
  * evaluation of allow-granted, input parsing and arena copies included. */
 static void test_speed(void **state)
@@ -1167,6 +1475,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_validate_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_strict, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_escapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conf_policies_validate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_speed, setup, teardown),
 	};
