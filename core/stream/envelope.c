@@ -255,8 +255,11 @@ int envelope_seal(const envelope_keyring *kr, const char *topic, int64_t ts_us, 
 	if (rc != CARACAL_OK)
 		return rc;
 	to_hex(mac, 32, sig);
+	size_t estimate = 256; /* the frame, then each field and some escaping */
+	for (size_t i = 0; i < n; i++)
+		estimate += sorted[i].key_len + sorted[i].value_len + sorted[i].value_len / 8 + 8;
 	jsonw w;
-	jsonw_init(&w);
+	jsonw_init_cap(&w, estimate);
 	jsonw_object_begin(&w);
 	jsonw_kint(&w, "v", ENVELOPE_VERSION);
 	jsonw_kstr(&w, "kid", kid);

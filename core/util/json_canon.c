@@ -108,7 +108,7 @@ char *json_canonical(const json_t *v, size_t *len)
 	if (v == NULL)
 		return NULL;
 	jsonw w;
-	jsonw_init(&w);
+	jsonw_init_cap(&w, 2048); /* an audit event; the writer grows past it */
 	write_value(&w, v);
 	return jsonw_finish(&w, len);
 }

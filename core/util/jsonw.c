@@ -5,9 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int reserve(jsonw *w, size_t more);
+
 void jsonw_init(jsonw *w)
 {
 	memset(w, 0, sizeof *w);
+}
+
+void jsonw_init_cap(jsonw *w, size_t cap)
+{
+	jsonw_init(w);
+	if (cap > 0)
+		reserve(w, cap);
 }
 
 void jsonw_discard(jsonw *w)
@@ -157,13 +166,30 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* The bytes s takes once quoted and escaped (UTF-8 is copied as is). */
+static size_t escaped_len(const unsigned char *p, size_t len)
+{
+	size_t n = len + 2;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		if (c == '"' || c == '\\')
+			n += 1;
+		else if (c < 0x20)
+			n += c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f' ? 1 : 5;
+	}
+	return n;
+}
+
 void jsonw_strn(jsonw *w, const char *s, size_t len)
 {
 	value_prefix(w);
 	if (w->failed)
 		return;
-	/* Worst case every byte becomes \u00XX. */
-	if (len > (SIZE_MAX - 2) / 6 || reserve(w, len * 6 + 2) != 0) {
+	/* Exactly what it needs: reserving for the worst case (every byte a
+	 * \u00XX) made long strings grow the buffer, and realloc was the
+	 * writer's largest cost. */
+	if (len > (SIZE_MAX - 2) / 6 ||
+	    reserve(w, escaped_len((const unsigned char *)s, len)) != 0) {
 		w->failed = 1;
 		return;
 	}

@@ -34,6 +34,9 @@ typedef struct jsonw {
 } jsonw;
 
 void jsonw_init(jsonw *w);
+/* As jsonw_init, with room for cap bytes already (a size the caller expects;
+ * the writer still grows past it; a failed allocation fails the writer). */
+void jsonw_init_cap(jsonw *w, size_t cap);
 /* Frees the buffer of a writer that will not be finished. */
 void jsonw_discard(jsonw *w);
 

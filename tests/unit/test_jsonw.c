@@ -196,6 +196,35 @@ static void test_large_document_grows(void **state)
 	free(doc);
 }
 
+/* A writer made with room for a few bytes grows past it; strings that are
+ * all escapes (each byte six) fit exactly. */
+static void test_presized_and_escape_heavy(void **state)
+{
+	(void)state;
+	jsonw w;
+	jsonw_init_cap(&w, 4);
+	jsonw_array_begin(&w);
+	char ctl[300];
+	for (size_t i = 0; i < sizeof ctl; i++)
+		ctl[i] = (char)(1 + i % 31); /* control characters: \u00XX or \n ... */
+	for (int i = 0; i < 50; i++)
+		jsonw_strn(&w, ctl, sizeof ctl);
+	jsonw_str(&w, "\"\\\"\\");
+	jsonw_array_end(&w);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	assert_non_null(doc);
+	json_error_t je;
+	json_t *back = json_loadb(doc, len, 0, &je);
+	assert_non_null(back);
+	assert_int_equal(json_array_size(back), 51);
+	assert_int_equal(json_string_length(json_array_get(back, 0)), sizeof ctl);
+	assert_memory_equal(json_string_value(json_array_get(back, 49)), ctl, sizeof ctl);
+	assert_string_equal(json_string_value(json_array_get(back, 50)), "\"\\\"\\");
+	json_decref(back);
+	free(doc);
+}
+
 /* The canonical text is exactly jansson's sorted compact dump. */
 static void test_canonical_matches_jansson(void **state)
 {
@@ -236,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_utf8_fails_the_document),
 	    cmocka_unit_test(test_misuse_fails),
 	    cmocka_unit_test(test_large_document_grows),
+	    cmocka_unit_test(test_presized_and_escape_heavy),
 	    cmocka_unit_test(test_canonical_matches_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
