@@ -267,17 +267,51 @@ static const char migration_2[] =
     "INSERT INTO config_generation(id, n) VALUES (1, 1);"
     BUMP_ALL("zones") BUMP_ALL("applications") BUMP_ALL("resources") BUMP_ALL("grants")
     BUMP_ALL("subject_issuers");
+
+/* authority_records rebuilt, its status CHECK written as comparisons: SQLite
+ * evaluates a constant IN list of three or more as an ephemeral table it
+ * builds on every INSERT or UPDATE (a b-tree opened, filled and closed: a
+ * third of a mint's record insert). Same columns, same rules, same data; a
+ * rebuild because SQLite cannot alter a CHECK (the runner turns foreign keys
+ * off around it and checks them before commit, sqlite.org/lang_altertable). */
+static const char migration_3[] =
+    "CREATE TABLE authority_records_v3 ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),"
+    " zone_id TEXT NOT NULL REFERENCES zones(id),"
+    " session_type TEXT NOT NULL CHECK (session_type IN ('user', 'application')),"
+    " subject_id TEXT NOT NULL,"
+    " parent_id TEXT CHECK (parent_id IS NULL OR parent_id <> id),"
+    " status TEXT NOT NULL DEFAULT 'active'"
+    "  CHECK (status = 'active' OR status = 'revoked' OR status = 'expired'),"
+    " expires_at_us INTEGER NOT NULL,"
+    " authenticated_at_us INTEGER,"
+    " claims_json TEXT " JSON_OPT("claims_json") ","
+    " revoked_at_us INTEGER,"
+    " revoked_reason TEXT,"
+    " UNIQUE (zone_id, id),"
+    " FOREIGN KEY (zone_id, parent_id) REFERENCES authority_records(zone_id, id)"
+    ");"
+    "INSERT INTO authority_records_v3(id, zone_id, session_type, subject_id, parent_id, status,"
+    " expires_at_us, authenticated_at_us, claims_json, revoked_at_us, revoked_reason)"
+    " SELECT id, zone_id, session_type, subject_id, parent_id, status, expires_at_us,"
+    " authenticated_at_us, claims_json, revoked_at_us, revoked_reason FROM authority_records;"
+    "DROP TABLE authority_records;"
+    "ALTER TABLE authority_records_v3 RENAME TO authority_records;"
+    "CREATE INDEX authority_records_parent ON authority_records(zone_id, parent_id)"
+    " WHERE parent_id IS NOT NULL;";
 /* clang-format on */
 
 typedef struct ss_migration {
 	int64_t version;
 	const char *name;
 	const char *sql;
+	int rebuilds; /* rebuilds a table others refer to: foreign keys off around it */
 } ss_migration;
 
 static const ss_migration migrations[] = {
-    {1, "baseline", migration_1},
-    {2, "config_generation", migration_2},
+    {1, "baseline", migration_1, 0},
+    {2, "config_generation", migration_2, 0},
+    {3, "authority_records_status_check", migration_3, 1},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -336,8 +370,27 @@ static int current(sqlite3 *db, int64_t *version)
 	return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Foreign keys still hold after a rebuild (PRAGMA foreign_key_check finds
+ * no row). Inside the migration's transaction. */
+static int foreign_keys_hold(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc == SQLITE_ROW ? SQLITE_CONSTRAINT : rc;
+}
+
 int ss_migrate(ss_thread *t, int64_t *version, caracal_error *err)
 {
+	return ss_migrate_upto(t, INT64_MAX, version, err);
+}
+
+int ss_migrate_upto(void *tctx, int64_t upto, int64_t *version, caracal_error *err)
+{
+	ss_thread *t = tctx;
 	ss_instance *in = t->inst;
 	sqlite3 *db = t->db;
 	int rc = CARACAL_OK;
@@ -346,23 +399,34 @@ int ss_migrate(ss_thread *t, int64_t *version, caracal_error *err)
 		    err, CARACAL_E_INTERNAL,
 		    "storage_sqlite: migrate: re-entrant call on a thread context");
 	t->in_op = 1;
-	for (size_t i = 0; i < NMIGRATIONS && rc == CARACAL_OK; i++) {
+	for (size_t i = 0; i < NMIGRATIONS && rc == CARACAL_OK && migrations[i].version <= upto;
+	     i++) {
 		const ss_migration *m = &migrations[i];
 		int yes = 0, src;
-		if ((src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) {
+		/* A no-op inside a transaction, so before BEGIN; this connection's
+		 * only (others keep checking theirs). */
+		if (m->rebuilds && (src = sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
+		                                       NULL)) != SQLITE_OK) {
 			rc = ss_db_error(t, src, "migrate", err);
 			break;
 		}
-		if ((src = sqlite3_exec(db, sql_create_table, NULL, NULL, NULL)) == SQLITE_OK &&
+		if ((src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) == SQLITE_OK &&
+		    (src = sqlite3_exec(db, sql_create_table, NULL, NULL, NULL)) == SQLITE_OK &&
 		    (src = applied(db, m->version, &yes)) == SQLITE_OK && !yes &&
-		    (src = sqlite3_exec(db, m->sql, NULL, NULL, NULL)) == SQLITE_OK)
+		    (src = sqlite3_exec(db, m->sql, NULL, NULL, NULL)) == SQLITE_OK &&
+		    (!m->rebuilds || (src = foreign_keys_hold(db)) == SQLITE_OK))
 			src = record(db, m, in->host->now_us());
 		if (src == SQLITE_OK)
 			src = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (src != SQLITE_OK && !sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		if (m->rebuilds) {
+			int fk = sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+			if (src == SQLITE_OK)
+				src = fk;
+		}
 		if (src != SQLITE_OK) {
 			rc = ss_db_error(t, src, "migrate", err);
-			if (!sqlite3_get_autocommit(db))
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			break;
 		}
 		if (!yes)

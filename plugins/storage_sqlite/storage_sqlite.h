@@ -18,4 +18,7 @@ void ss_instance_destroy(void *instance);
 int ss_thread_create(void *instance, void **tctx, caracal_error *err);
 void ss_thread_destroy(void *instance, void *tctx);
 
+/* migrate, but only up to schema version upto (tests of a migration). */
+int ss_migrate_upto(void *tctx, int64_t upto, int64_t *version, caracal_error *err);
+
 #endif

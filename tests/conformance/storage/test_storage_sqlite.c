@@ -16,6 +16,7 @@
 #include "host.h"
 #include "storage_sqlite.h"
 #include "strlist.h"
+#include "util/arena.h"
 
 #include <ftw.h>
 #include <sqlite3.h>
@@ -86,7 +87,7 @@ static void open_migrated(fx *f)
 		fail_msg("create: %s", err.message);
 	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
 	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 2);
+	assert_int_equal(v, 3);
 }
 
 static sqlite3 *raw(const fx *f)
@@ -143,7 +144,7 @@ static void test_file_and_pragmas(void **state)
 	    sqlite3_prepare_v2(db, "SELECT version, name FROM schema_migrations ORDER BY version",
 	                       -1, &st, NULL),
 	    SQLITE_OK);
-	for (int64_t v = 1; v <= 2; v++) {
+	for (int64_t v = 1; v <= 3; v++) {
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_int_equal(sqlite3_column_int64(st, 0), v);
 	}
@@ -232,6 +233,92 @@ static void test_revocations_append_only(void **state)
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
 }
 
+/* Migration 3 rebuilds authority_records (its status CHECK without an IN
+ * list): a database at version 2 keeps every record, its lineage and the
+ * sessions that refer to it; the rules still hold; foreign keys are on
+ * again afterwards. */
+static void test_migration_3_keeps_records(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	int64_t v = 0;
+	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, 2, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 2);
+	caracal_zone z = {sizeof z, "z1", "zone-1", 1};
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+	caracal_authority_record a = {.size = sizeof a,
+	                              .id = "root",
+	                              .zone_id = "z1",
+	                              .session_type = "application",
+	                              .subject_id = "app1",
+	                              .status = "active",
+	                              .expires_at_us = 10,
+	                              .claims_json = {"{\"k\":1}", 7}};
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
+	a.id = "child";
+	a.parent_id = "root";
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
+	caracal_application app = {.size = sizeof app,
+	                           .id = "app1",
+	                           .zone_id = "z1",
+	                           .name = "a",
+	                           .registration_method = "managed"};
+	assert_int_equal(ss_storage_ops.application_create(f->tctx, &app, &err), CARACAL_OK);
+	caracal_session s = {.size = sizeof s,
+	                     .id = "s1",
+	                     .zone_id = "z1",
+	                     .application_id = "app1",
+	                     .subject_authority_record_id = "root",
+	                     .status = "active",
+	                     .lifecycle = "task"};
+	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_OK);
+
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 3);
+	caracal_arena *arena = arena_new();
+	caracal_authority_record out = {.size = sizeof out};
+	assert_int_equal(
+	    ss_storage_ops.authority_record_get(f->tctx, "z1", "child", arena, &out, &err),
+	    CARACAL_OK);
+	assert_string_equal(out.parent_id, "root");
+	assert_int_equal(out.claims_json.len, 7);
+	arena_free(arena);
+	/* The lineage still cascades; the session still refers to its record. */
+	caracal_revocation r = {sizeof r, "z1", CARACAL_REVOKE_AUTHORITY_RECORD, "root", NULL,
+	                        5,        0};
+	uint64_t n = 0;
+	assert_int_equal(ss_storage_ops.revoke(f->tctx, &r, &n, &err), CARACAL_OK);
+	assert_int_equal(n, 2);
+	s.id = "s2";
+	s.subject_authority_record_id = "ghost";
+	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
+	/* The status rule holds without the IN list; nothing dangles. */
+	sqlite3 *db = raw(f);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE authority_records SET status = 'bogus'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM sqlite_schema WHERE"
+	                                    " name = 'authority_records' AND sql LIKE"
+	                                    " '%status IN%'",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* Migrating again changes nothing. */
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 3);
+}
+
 static void *alloc(void *ctx, size_t n)
 {
 	(void)ctx;
@@ -291,6 +378,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ready_needs_migrate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_and_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revocations_append_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_3_keeps_records, setup, teardown),
 	    cmocka_unit_test(test_strlist_codec),
 	};
 	return cmocka_run_group_tests_name("storage_sqlite", tests, NULL, NULL);
