@@ -234,7 +234,7 @@ static int pending_fill(struct pending_mint *p, struct token_job *job, const str
 	};
 
 	jsonw w;
-	jsonw_init(&w);
+	jsonw_init_cap(&w, strlen(jws) + 512); /* the token, the rest is small */
 	jsonw_object_begin(&w);
 	jsonw_kstr(&w, "access_token", jws);
 	jsonw_kstr(&w, "token_type", "Bearer");

@@ -20,7 +20,7 @@ static char *b64_of(caracal_arena *arena, const void *data, size_t len)
 char *mandate_claims_json(const mandate_claims *c, size_t *len)
 {
 	jsonw w;
-	jsonw_init(&w);
+	jsonw_init_cap(&w, 1024); /* a mandate's claims, most of the time */
 	jsonw_object_begin(&w);
 	jsonw_kstr(&w, "iss", c->iss);
 	jsonw_kstr(&w, "sub", c->sub);
