@@ -494,6 +494,9 @@ static int connect_checked(const https_url *u, const https_get_options *opt, int
 		if (tried == 0 && refused > 0)
 			return why_fail(why, cap, "%s resolves only to non-public addresses",
 			                u->host);
+		if (now_ms() >= deadline) /* the deadline bounds the whole fetch */
+			return why_fail(why, cap, "connecting to %s:%s timed out", u->host,
+			                u->port);
 		return why_fail(why, cap, "cannot connect to %s:%s", u->host, u->port);
 	}
 	return fd;
@@ -552,6 +555,9 @@ static int tls_open(SSL *ssl, const https_url *u, int fd, int64_t deadline, char
 			if (vr != X509_V_OK)
 				return why_fail(why, cap, "TLS certificate of %s refused: %s",
 				                u->host, X509_verify_cert_error_string(vr));
+			if (now_ms() >= deadline)
+				return why_fail(why, cap, "TLS handshake with %s timed out",
+				                u->host);
 			return why_fail(why, cap, "TLS handshake with %s failed", u->host);
 		}
 	}

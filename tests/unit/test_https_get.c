@@ -488,6 +488,29 @@ static void test_fetch_trickle_deadline(void **state)
 		fail_msg("the exchange took %ld ms past a 400 ms deadline", ms);
 }
 
+/* A peer that takes the connection but never answers the handshake: the
+ * deadline ends it, and the reason says so (whichever phase it falls in). */
+static void test_fetch_silent_peer_times_out(void **state)
+{
+	(void)state;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 4), 0); /* the kernel completes connects; nobody reads */
+	socklen_t alen = sizeof a;
+	getsockname(lfd, (struct sockaddr *)&a, &alen);
+	char url[64];
+	snprintf(url, sizeof url, "https://127.0.0.1:%d/", ntohs(a.sin_port));
+	https_get_options opt = {.allow_private = 1, .ca_file = ca_path, .timeout_ms = 300};
+	char *body = NULL, why[160] = "";
+	size_t len = 0;
+	assert_int_equal(https_get(url, &opt, &body, &len, why, sizeof why), -1);
+	assert_null(body);
+	if (strstr(why, "timed out") == NULL)
+		fail_msg("reason \"%s\" lacks \"timed out\"", why);
+	close(lfd);
+}
+
 static void test_fetch_connection_refused(void **state)
 {
 	(void)state;
@@ -517,6 +540,7 @@ int main(void)
 	    cmocka_unit_test(test_fetch_chunked_by_name),
 	    cmocka_unit_test(test_fetch_refusals),
 	    cmocka_unit_test(test_fetch_trickle_deadline),
+	    cmocka_unit_test(test_fetch_silent_peer_times_out),
 	    cmocka_unit_test(test_fetch_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, tls_setup, tls_teardown);
