@@ -235,38 +235,35 @@ int audit_writer_emit_take(audit_writer *w, const char *zone_id, const char *eve
 		json_decref(event);
 		return caracal_error_set(err, CARACAL_E_UNAVAIL, "the audit writer is not running");
 	}
+	/* zone_id and event_type first: they may point into event (a plugin's
+	 * event names its own zone), whose members are replaced below. */
+	if (zone_id == NULL || zone_id[0] == '\0' || event_type == NULL || event_type[0] == '\0') {
+		json_decref(event);
+		return caracal_error_set(err, CARACAL_E_INVAL,
+		                         "audit event lacks zone_id or event_type");
+	}
+	struct audit_item *it = calloc(1, sizeof *it);
 	char id[UUID_TEXT_LEN + 1];
-	char when[40];
-	int64_t now = clock_now_us();
-	if (event == NULL || !json_is_object(event) || uuid_v7(id) != 0) {
+	if (it == NULL || (it->zone_id = strdup(zone_id)) == NULL ||
+	    (it->event_type = strdup(event_type)) == NULL || event == NULL ||
+	    !json_is_object(event) || uuid_v7(id) != 0) {
+		item_free(it);
 		json_decref(event);
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
 	}
+	char when[40];
+	int64_t now = clock_now_us();
 	format_time(now, when, sizeof when);
 	json_object_set_new(event, "id", json_string(id));
-	json_object_set_new(event, "zone_id", json_string(zone_id));
-	json_object_set_new(event, "event_type", json_string(event_type));
+	json_object_set_new(event, "zone_id", json_string(it->zone_id));
+	json_object_set_new(event, "event_type", json_string(it->event_type));
 	json_object_set_new(event, "occurred_at", json_string(when));
 	json_object_set_new(event, "occurred_at_us", json_integer(now));
 	/* Only queue here (the caller is a decision worker): the writer thread
 	 * makes the canonical text (item_canon). */
-	struct audit_item *it = calloc(1, sizeof *it);
-	if (it == NULL || zone_id == NULL || zone_id[0] == '\0' || event_type == NULL ||
-	    event_type[0] == '\0') {
-		int code = it == NULL ? CARACAL_E_NOMEM : CARACAL_E_INVAL;
-		free(it);
-		json_decref(event);
-		return caracal_error_set(err, code, "audit event lacks zone_id or event_type");
-	}
 	memcpy(it->id, id, UUID_TEXT_LEN + 1);
-	it->zone_id = strdup(zone_id);
-	it->event_type = strdup(event_type);
 	it->occurred_at_us = now;
 	it->event = event;
-	if (it->zone_id == NULL || it->event_type == NULL) {
-		item_free(it);
-		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
-	}
 
 	int rc = CARACAL_OK;
 	pthread_mutex_lock(&w->lock);

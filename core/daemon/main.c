@@ -237,8 +237,8 @@ static int plugin_audit_emit(const caracal_scope *scope, const char *json, size_
 		json_object_set_new(ev, "plugin", json_string(host_scope_plugin(scope)));
 		json_object_set_new(ev, "plugin_instance", json_string(host_scope_instance(scope)));
 	}
-	/* zone and type point into ev, which the writer copies before it can
-	 * free ev (emit_locked takes it). */
+	/* zone and type point into ev: the writer copies them before it changes
+	 * or frees ev (emit_locked takes it). */
 	return emit_locked(zone, type, ev, err);
 }
 
