@@ -210,6 +210,9 @@ typedef struct caracal_mint_write {
 #define CARACAL_MINT_CONFLICT_JTI 1
 #define CARACAL_MINT_CONFLICT_APPROVAL 2
 #define CARACAL_MINT_CONFLICT_RECORD 3
+/* ABI 1.2: the record's parent is no longer active (revoked, or expired by
+ * the mint's at_us): a mint never lands under a revoked lineage. */
+#define CARACAL_MINT_CONFLICT_PARENT 4
 
 typedef struct caracal_storage_ops {
 	uint32_t size;
@@ -335,9 +338,11 @@ typedef struct caracal_storage_ops {
 
 	/* --- ABI 1.1, optional (NULL or beyond the plugin's size: absent) --- */
 
-	/* A mint's writes in ONE transaction, all or none: insert the record,
-	 * claim the jti (as single_use_claim), and consume the approval when
-	 * approval_id is set (as approval_consume, for record->id). CONFLICT
+	/* A mint's writes in ONE transaction, all or none: insert the record
+	 * (since 1.2 only while its parent, when it has one, is still active:
+	 * else CONFLICT_PARENT), claim the jti (as single_use_claim), and
+	 * consume the approval when approval_id is set (as approval_consume, for
+	 * record->id). CONFLICT
 	 * when the jti was already claimed, the approval can no longer be
 	 * consumed, or the record id exists; *conflict (when not NULL) then
 	 * receives CARACAL_MINT_CONFLICT_*. Without it the host makes the

@@ -1330,6 +1330,9 @@ static const char sql_ar_ins[] =
     "INSERT INTO authority_records(id, zone_id, session_type, subject_id, parent_id, status,"
     " expires_at_us, authenticated_at_us, claims_json, revoked_at_us, revoked_reason)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+static const char sql_ar_parent_live[] =
+    "SELECT 1 FROM authority_records WHERE zone_id = ?1 AND id = ?2 AND status = 'active'"
+    " AND expires_at_us > ?3";
 static const char sql_ar_get[] =
     "SELECT " AR_COLS " FROM authority_records WHERE zone_id = ?1 AND id = ?2";
 
@@ -2125,6 +2128,26 @@ static int mint_one(ss_thread *t, const caracal_mint_write *in, int *conflict, c
 		return rc;
 	if (m.jti == NULL || m.jti_expires_at_us == 0)
 		return inval(err, what, "jti and jti_expires_at_us are required");
+	/* A child only under a live parent, checked in this transaction: a
+	 * revocation that committed while the mint waited for its batch wins. */
+	if (a.parent_id != NULL) {
+		sqlite3_stmt *st;
+		if ((rc = prep(t, sql_ar_parent_live, &st, what, err)) != CARACAL_OK)
+			return rc;
+		sqlite3_bind_text(st, 1, a.zone_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, a.parent_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now_or(t, m.at_us));
+		int src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src == SQLITE_DONE) {
+			*conflict = CARACAL_MINT_CONFLICT_PARENT;
+			return caracal_error_set(
+			    err, CARACAL_E_CONFLICT,
+			    "storage_sqlite: %s: the parent record is not active", what);
+		}
+		if (src != SQLITE_ROW)
+			return ss_db_error(t, src, what, err);
+	}
 	/* The record first: the approval's consumed_authority_record_id refers
 	 * to it. */
 	rc = ar_insert(t, &a, what, err);

@@ -147,12 +147,73 @@ static void test_abi_1_0_conflicts_stop_the_writes(void **state)
 	assert_int_equal(conflict, 0);
 }
 
+/* A child record (a gateway re-exchange's) through the 1.0 calls: its
+ * parent is read first, and an inactive, expired or missing parent stops
+ * the mint before anything is written. */
+static const char *parent_status = "active";
+static int64_t parent_expires = 1000;
+static int rc_parent_get = CARACAL_OK;
+
+static int fake_ar_get(void *tctx, const char *zone, const char *id, caracal_arena *arena,
+                       caracal_authority_record *out, caracal_error *err)
+{
+	(void)tctx, (void)arena, (void)err;
+	assert_string_equal(zone, "z1");
+	assert_string_equal(id, "parent-1");
+	log_call('p');
+	out->status = parent_status;
+	out->expires_at_us = parent_expires;
+	return rc_parent_get;
+}
+
+static void test_abi_1_0_parent_checked_first(void **state)
+{
+	(void)state;
+	ops.authority_record_get = fake_ar_get;
+	caracal_authority_record child = rec;
+	child.parent_id = "parent-1";
+	caracal_mint_write mw = {.size = sizeof mw,
+	                         .record = &child,
+	                         .jti = "jti:1",
+	                         .jti_expires_at_us = 1000,
+	                         .at_us = 42};
+	caracal_error err = {0};
+	int conflict = -1;
+	calls[0] = '\0';
+	assert_int_equal(mint_persist(&ops, NULL, &mw, &conflict, &err), CARACAL_OK);
+	assert_string_equal(calls, "pjr");
+	const struct {
+		const char *status;
+		int64_t expires;
+		int rc;
+	} refused[] = {{"revoked", 1000, CARACAL_OK},
+	               {"active", 42, CARACAL_OK},
+	               {"active", 1000, CARACAL_E_NOTFOUND}};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		parent_status = refused[i].status;
+		parent_expires = refused[i].expires;
+		rc_parent_get = refused[i].rc;
+		calls[0] = '\0';
+		assert_int_equal(mint_persist(&ops, NULL, &mw, &conflict, &err),
+		                 CARACAL_E_CONFLICT);
+		assert_int_equal(conflict, CARACAL_MINT_CONFLICT_PARENT);
+		assert_string_equal(calls, "p"); /* nothing written */
+	}
+	rc_parent_get = CARACAL_E_UNAVAIL; /* a storage fault stays one */
+	parent_status = "active";
+	parent_expires = 1000;
+	assert_int_equal(mint_persist(&ops, NULL, &mw, &conflict, &err), CARACAL_E_UNAVAIL);
+	assert_int_equal(conflict, 0);
+	rc_parent_get = CARACAL_OK;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_one_transaction_when_offered, setup),
 	    cmocka_unit_test_setup(test_abi_1_0_order, setup),
 	    cmocka_unit_test_setup(test_abi_1_0_conflicts_stop_the_writes, setup),
+	    cmocka_unit_test_setup(test_abi_1_0_parent_checked_first, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

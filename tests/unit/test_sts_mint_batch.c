@@ -54,7 +54,7 @@ static int wrap_single(void *tctx, const caracal_mint_write *in, int *conflict, 
 
 /* Audit events seen, by evaluation_status (the role emitter takes fields). */
 static struct {
-	int issued, collisions;
+	int issued, collisions, denied;
 } audited;
 
 static int test_audit(const char *zone_id, const char *event_type, json_t *fields,
@@ -67,6 +67,8 @@ static int test_audit(const char *zone_id, const char *event_type, json_t *field
 		audited.collisions++;
 	else if (status != NULL && strcmp(status, "issued") == 0)
 		audited.issued++;
+	else if (status != NULL && strcmp(status, "parent_record_inactive") == 0)
+		audited.denied++;
 	json_decref(fields);
 	return CARACAL_OK;
 }
@@ -254,6 +256,38 @@ static void test_conflict_refused_alone(void **state)
 	assert_int_equal(audited.issued, 2);
 }
 
+/* A child whose parent was revoked while it waited: 403 and a denial in
+ * the chain, the others unaffected. */
+static void test_revoked_parent_refused(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	caracal_authority_record parent = {.size = sizeof parent,
+	                                   .id = "parent-1",
+	                                   .zone_id = "z1",
+	                                   .session_type = "application",
+	                                   .subject_id = "app-1",
+	                                   .status = "active",
+	                                   .expires_at_us = NOW + 900000000LL};
+	ok(ss_storage_ops.authority_record_create(f->tctx, &parent, &err), &err);
+	f->p[0]->rec.parent_id = "parent-1";
+	f->p[1]->rec.parent_id = "parent-1";
+	park_all(f);
+	caracal_revocation rv = {sizeof rv, "z1", CARACAL_REVOKE_AUTHORITY_RECORD, "parent-1", NULL,
+	                         NOW,       0};
+	uint64_t n = 0;
+	ok(ss_storage_ops.revoke(f->tctx, &rv, &n, &err), &err); /* while they wait */
+	worker_flush_batch(&f->wc);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(f->jobs[i]->dw.status, 403);
+		assert_non_null(
+		    strstr(f->jobs[i]->dw.body, "authority record inactive or expired"));
+		assert_false(record_exists(f, f->p[i]->sid));
+	}
+	assert_int_equal(f->jobs[2]->dw.status, 200);
+	assert_int_equal(audited.denied, 2);
+}
+
 /* The batch transaction fails: every mint is written again on its own. */
 static void test_failed_batch_written_one_by_one(void **state)
 {
@@ -305,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_one_commit_for_all),
 	    T(test_conflict_refused_alone),
+	    T(test_revoked_parent_refused),
 	    T(test_failed_batch_written_one_by_one),
 	    T(test_everything_failing_refuses_all),
 	    T(test_no_batching_without_the_op),

@@ -269,10 +269,20 @@ void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int 
 			role_audit(p->zone, "jti_collision", anomaly, &ae);
 			json_decref(anomaly);
 		}
-		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL)
+		if (conflict == CARACAL_MINT_CONFLICT_APPROVAL) {
 			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
-		else
+		} else if (conflict == CARACAL_MINT_CONFLICT_PARENT) {
+			/* Revoked while the mint waited for its writes: as if the
+			 * presented mandate had been refused (§2.6), and evidence of
+			 * it, since the policy's allow is already in the chain. */
+			if (sts_audit_exchange(job, "deny", "parent_record_inactive", NULL, NULL,
+			                       NULL, &err) != CARACAL_OK)
+				goto audit_failed;
+			sts_set_error(job, 403, "access_denied",
+			              "authority record inactive or expired");
+		} else {
 			sts_set_error(job, 500, "internal_error", "token issuance failed");
+		}
 		goto out;
 	}
 	if (p->consumed_approval != NULL) {

@@ -1593,6 +1593,67 @@ static void test_mint_write(void **state)
 	run_race(&r, 4);
 }
 
+/* mint_write (since 1.2): a child record lands only under a parent that is
+ * still active at the mint's time — a revocation committed while the mint
+ * waited wins, and nothing of the mint is written. */
+static void test_mint_write_parent_live(void **state)
+{
+	(void)state;
+	if (!(S->size >=
+	          offsetof(caracal_storage_ops, mint_write_batch) + sizeof S->mint_write_batch &&
+	      S->mint_write_batch != NULL && has_mint_write())) {
+		print_message("storage plugin older than ABI 1.2: skipped\n");
+		return;
+	}
+	world w;
+	mk_world(&w);
+	int64_t t0 = now();
+	char parent[37], old_parent[37];
+	mk_ar(w.zone, parent, NULL);
+	mk_ar(w.zone, old_parent, NULL);
+	NEWID(rid);
+	NEWID(jti);
+	caracal_authority_record rec = {.size = sizeof rec,
+	                                .id = rid,
+	                                .zone_id = w.zone,
+	                                .session_type = "application",
+	                                .subject_id = w.app,
+	                                .parent_id = parent,
+	                                .status = "active",
+	                                .expires_at_us = t0 + 900000000LL,
+	                                .authenticated_at_us = t0};
+	caracal_mint_write m = {.size = sizeof m,
+	                        .record = &rec,
+	                        .jti = jti,
+	                        .jti_expires_at_us = t0 + 900000000LL,
+	                        .at_us = t0};
+	caracal_revocation rv = {sizeof rv, w.zone, CARACAL_REVOKE_AUTHORITY_RECORD, parent, NULL,
+	                         t0,        0};
+	uint64_t n = 0;
+	OK(S->revoke(T, &rv, &n, &err_));
+	int conflict = 0;
+	RC(CARACAL_E_CONFLICT, S->mint_write(T, &m, &conflict, &err_));
+	assert_int_equal(conflict, CARACAL_MINT_CONFLICT_PARENT);
+	caracal_authority_record out = {.size = sizeof out};
+	RC(CARACAL_E_NOTFOUND, S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+	OK(S->single_use_claim(T, w.zone, jti, t0 + 60000000LL, &err_)); /* jti not taken */
+	/* Expired by the mint's time: refused too; in a batch, alone. */
+	NEWID(jti2);
+	m.jti = jti2;
+	m.at_us = t0 + 7200000000LL; /* mk_ar records live an hour */
+	rec.parent_id = old_parent;
+	const caracal_mint_write *in[1] = {&m};
+	int rcs[1], conflicts[1];
+	OK(S->mint_write_batch(T, in, 1, rcs, conflicts, NULL, &err_));
+	assert_int_equal(rcs[0], CARACAL_E_CONFLICT);
+	assert_int_equal(conflicts[0], CARACAL_MINT_CONFLICT_PARENT);
+	/* A live parent: written. */
+	m.at_us = t0;
+	OK(S->mint_write(T, &m, &conflict, &err_));
+	OK(S->authority_record_get(T, w.zone, rid, A, &out, &err_));
+	str_eq(out.parent_id, old_parent);
+}
+
 /* mint_write_batch (ABI 1.2, optional): group commit — each mint all or
  * nothing, a refused one leaving the others whole, one commit for all. */
 static void test_mint_write_batch(void **state)
@@ -2069,6 +2130,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_single_use),
 	    cmocka_unit_test(test_mint_write),
 	    cmocka_unit_test(test_mint_write_batch),
+	    cmocka_unit_test(test_mint_write_parent_live),
 	    cmocka_unit_test(test_approval_get_or_create),
 	    cmocka_unit_test(test_approval_sweep),
 	    cmocka_unit_test(test_rate_hit),
