@@ -3,6 +3,7 @@
 
 #include "daemon/workers.h"
 
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -72,7 +73,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&pool->lock);
 		if (w->ctx.batch != NULL &&
 		    (w->ctx.batch->held >= WORKER_BATCH_MAX ||
-		     (pool->head == NULL && !pool->stopping && pool->kicks == seen_kicks))) {
+		     (pool->head == NULL && !pool->stopping && pool->kicks == seen_kicks) ||
+		     clock_monotonic_us() - w->ctx.batch->opened_us >= WORKER_BATCH_MAX_WAIT_US)) {
 			/* Nothing more to add to the batch now (or it is full):
 			 * finish it rather than wait with jobs held. */
 			pthread_mutex_unlock(&pool->lock);

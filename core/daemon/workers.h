@@ -15,6 +15,7 @@
 #include "daemon/generation.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct worker_ctx worker_ctx;
 
@@ -23,12 +24,18 @@ typedef struct worker_ctx worker_ctx;
  * WORKER_BATCH_MAX jobs, before it adopts another generation and before it
  * stops — so a batch is always finished with the generation (and thread
  * contexts) it was started with, and never waits for a job that may not
- * come. flush must finish every job it holds and empty the batch. */
+ * come. It also flushes before taking another job once the first held job
+ * has waited WORKER_BATCH_MAX_WAIT_US, so a slow job (a cold verification)
+ * never holds answers back for long; jobs that may block call
+ * worker_flush_batch first. flush must finish every job it holds and empty
+ * the batch. */
 #define WORKER_BATCH_MAX 64
+#define WORKER_BATCH_MAX_WAIT_US 1000 /* a held job waits no longer for company */
 typedef struct worker_batch worker_batch;
 struct worker_batch {
 	void (*flush)(worker_batch *b, worker_ctx *wc);
-	size_t held; /* jobs held; the owner keeps it current */
+	size_t held;       /* jobs held; the owner keeps it current */
+	int64_t opened_us; /* monotonic time of the first held job (the owner sets it) */
 };
 
 struct worker_ctx {

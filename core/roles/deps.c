@@ -142,3 +142,9 @@ int role_application_find(const caracal_storage_ops *storage, void *tctx, const 
 	}
 	return rc == CARACAL_OK ? CARACAL_E_NOTFOUND : rc;
 }
+
+void role_before_blocking(const role_deps *deps)
+{
+	if (deps->wc != NULL)
+		worker_flush_batch(deps->wc);
+}

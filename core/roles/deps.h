@@ -31,6 +31,11 @@ typedef struct role_deps {
  * when one is not configured or its thread context cannot be created. */
 int role_deps_get(worker_ctx *wc, unsigned needs, role_deps *out, caracal_error *err);
 
+/* Before a step that may block for long (a cold secret verification, an
+ * outbound fetch): finish the work this worker holds in a batch first (the
+ * answers of mints already signed must not wait behind it). */
+void role_before_blocking(const role_deps *deps);
+
 /* Every zone id, copied into arena, collected before the caller uses
  * storage again (storage ops are not re-entrant on one thread context, so
  * nothing may run inside a listing callback). */

@@ -127,6 +127,7 @@ static int known_in_other_zone(const role_deps *deps, const char *zone, const ch
 		return 0;
 	if (client_auth_warm(other.client_secret_hash, secret, strlen(secret)))
 		return 1;
+	role_before_blocking(deps);
 	client_auth_result ar =
 	    client_auth_cold(other.client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
 	return ar == CLIENT_AUTH_BUSY ? -1 : ar == CLIENT_AUTH_OK;
@@ -165,6 +166,7 @@ int sts_client_authenticate(struct token_job *job, const role_deps *deps, const 
 			return -1;
 		}
 		if (usable) {
+			role_before_blocking(deps);
 			client_auth_result ar = client_auth_cold(
 			    app->client_secret_hash, secret, strlen(secret), COLD_VERIFY_WAIT_MS);
 			if (ar == CLIENT_AUTH_BUSY) {

@@ -246,6 +246,7 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 	int64_t fetched_at = 0;
 	char *jwks = cache_get(key, now_us, STS_FEDERATION_JWKS_TTL_US, &jwks_len, &fetched_at);
 	if (jwks == NULL) {
+		role_before_blocking(deps);
 		if (fetch_once(deps->settings, key, reg.jwks_url, &jwks, &jwks_len, why, why_cap) !=
 		    0) {
 			jwt_free(&j);
@@ -261,6 +262,7 @@ sts_federation_result sts_federation_verify(const role_deps *deps, const char *z
 		/* The issuer may have rotated since the keys were cached. */
 		free(jwks);
 		jwks = NULL;
+		role_before_blocking(deps);
 		if (fetch_once(deps->settings, key, reg.jwks_url, &jwks, &jwks_len, why, why_cap) !=
 		    0) {
 			jwt_free(&j);

@@ -22,6 +22,7 @@
 
 #include "daemon/workers.h"
 #include "host.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -110,6 +111,7 @@ int sts_mint_batch_add(const role_deps *deps, struct pending_mint *p)
 		worker_flush_batch(deps->wc);
 	if (mb->base.held == 0) {
 		mb->base.flush = flush;
+		mb->base.opened_us = clock_monotonic_us();
 		mb->deps = *deps;
 	}
 	mb->items[mb->base.held++] = p;
