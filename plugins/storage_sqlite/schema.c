@@ -19,6 +19,7 @@
  */
 #include "storage_sqlite_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define JSON_LIST(col) "CHECK (json_valid(" col ") AND json_type(" col ") = 'array')"
@@ -305,13 +306,17 @@ typedef struct ss_migration {
 	int64_t version;
 	const char *name;
 	const char *sql;
-	int rebuilds; /* rebuilds a table others refer to: foreign keys off around it */
+	/* A rebuild of a table others refer to: foreign keys off around it, and
+	 * these tables (NULL-terminated) checked before commit. NULL: none. */
+	const char *const *rebuilds;
 } ss_migration;
 
+static const char *const authority_records_refs[] = {"authority_records", "sessions", NULL};
+
 static const ss_migration migrations[] = {
-    {1, "baseline", migration_1, 0},
-    {2, "config_generation", migration_2, 0},
-    {3, "authority_records_status_check", migration_3, 1},
+    {1, "baseline", migration_1, NULL},
+    {2, "config_generation", migration_2, NULL},
+    {3, "authority_records_status_check", migration_3, authority_records_refs},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -370,17 +375,25 @@ static int current(sqlite3 *db, int64_t *version)
 	return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-/* Foreign keys still hold after a rebuild (PRAGMA foreign_key_check finds
- * no row). Inside the migration's transaction. */
-static int foreign_keys_hold(sqlite3 *db)
+/* Foreign keys from and to the rebuilt table still hold (PRAGMA
+ * foreign_key_check finds no row). Only those tables: an unrelated old
+ * violation elsewhere must not stop every start. Inside the migration's
+ * transaction. */
+static int foreign_keys_hold(sqlite3 *db, const char *const *tables)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc == SQLITE_ROW ? SQLITE_CONSTRAINT : rc;
+	for (; *tables != NULL; tables++) {
+		char sql[96];
+		snprintf(sql, sizeof sql, "PRAGMA foreign_key_check(%s)", *tables);
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return rc == SQLITE_ROW ? SQLITE_CONSTRAINT : rc;
+	}
+	return SQLITE_OK;
 }
 
 int ss_migrate(ss_thread *t, int64_t *version, caracal_error *err)
@@ -405,8 +418,8 @@ int ss_migrate_upto(void *tctx, int64_t upto, int64_t *version, caracal_error *e
 		int yes = 0, src;
 		/* A no-op inside a transaction, so before BEGIN; this connection's
 		 * only (others keep checking theirs). */
-		if (m->rebuilds && (src = sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
-		                                       NULL)) != SQLITE_OK) {
+		if (m->rebuilds != NULL && (src = sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL,
+		                                               NULL, NULL)) != SQLITE_OK) {
 			rc = ss_db_error(t, src, "migrate", err);
 			break;
 		}
@@ -414,13 +427,14 @@ int ss_migrate_upto(void *tctx, int64_t upto, int64_t *version, caracal_error *e
 		    (src = sqlite3_exec(db, sql_create_table, NULL, NULL, NULL)) == SQLITE_OK &&
 		    (src = applied(db, m->version, &yes)) == SQLITE_OK && !yes &&
 		    (src = sqlite3_exec(db, m->sql, NULL, NULL, NULL)) == SQLITE_OK &&
-		    (!m->rebuilds || (src = foreign_keys_hold(db)) == SQLITE_OK))
+		    (m->rebuilds == NULL ||
+		     (src = foreign_keys_hold(db, m->rebuilds)) == SQLITE_OK))
 			src = record(db, m, in->host->now_us());
 		if (src == SQLITE_OK)
 			src = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		if (src != SQLITE_OK && !sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		if (m->rebuilds) {
+		if (m->rebuilds != NULL) {
 			int fk = sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 			if (src == SQLITE_OK)
 				src = fk;
