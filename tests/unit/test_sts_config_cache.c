@@ -282,6 +282,32 @@ static void test_misses_and_faults_not_cached(void **state)
 	sts_config_view_close(&v);
 }
 
+/* A generation that goes back (a restored storage, same owner) empties the
+ * cache too: nothing listed before comes back when the number climbs again. */
+static void test_lower_generation_empties(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	sts_config_view v;
+	open_view(f, &v);
+	read_all(f, &v);
+	uint64_t g = v.generation;
+	sts_config_view_close(&v);
+	assert_int_equal(sts_config_cache_size(), 3);
+	open_view(f, &v);
+	v.generation = g - 1; /* as a restored database would answer */
+	caracal_application app;
+	ok(sts_config_application(&v, "z1", "app-1", &app, &err), &err);
+	assert_int_equal(wrap.reads, 4); /* read again, not served */
+	assert_int_equal(sts_config_cache_size(), 1);
+	sts_config_view_close(&v);
+	open_view(f, &v);
+	v.generation = g;
+	ok(sts_config_application(&v, "z1", "app-1", &app, &err), &err);
+	assert_int_equal(wrap.reads, 5);
+	sts_config_view_close(&v);
+}
+
 /* Without config_generation (a 1.0/1.1 plugin), every lookup reads. */
 static void test_without_generation_reads_every_time(void **state)
 {
@@ -340,9 +366,10 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_second_view_reads_nothing),           T(test_writes_seen_by_next_view),
-	    T(test_held_values_outlive_flush),           T(test_misses_and_faults_not_cached),
-	    T(test_without_generation_reads_every_time), T(test_owner_change_and_bound),
+	    T(test_second_view_reads_nothing), T(test_writes_seen_by_next_view),
+	    T(test_held_values_outlive_flush), T(test_misses_and_faults_not_cached),
+	    T(test_lower_generation_empties),  T(test_without_generation_reads_every_time),
+	    T(test_owner_change_and_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,19 +202,19 @@ static size_t make_key(char *key, char kind, const char *const *parts, size_t np
 	return n;
 }
 
-/* Whether entries read under the view's generation may be listed, after
- * bringing the cache to it. Lock held. */
-static int cache_serves(const sts_config_view *v)
+/* Bring the cache to the view's generation. Lock held. */
+static void cache_follow(const sts_config_view *v)
 {
-	if (cache.owner != v->owner || v->generation > cache.generation) {
+	/* Any other number empties the cache, a lower one too: a storage
+	 * restored (or replaced) under the same owner counts up again, and
+	 * entries listed before must not come back when it reaches their
+	 * number. Views just either side of a write make it change hands a
+	 * few times; each entry they list was read after their number. */
+	if (cache.owner != v->owner || v->generation != cache.generation) {
 		flush_locked();
 		cache.owner = v->owner;
 		cache.generation = v->generation;
 	}
-	/* An older view (it read the number before a write another view has
-	 * seen) reads storage itself: listing what it reads is safe, but
-	 * serving it entries read after the write is not what it asked. */
-	return v->generation == cache.generation;
 }
 
 static struct config_entry *find_locked(uint32_t h, const char *key, size_t n)
@@ -253,8 +253,8 @@ static int lookup(sts_config_view *v, char kind, const char *const *parts, size_
 	}
 	uint32_t h = fnv1a(key, n);
 	pthread_mutex_lock(&cache.lock);
-	int listable = cache_serves(v);
-	struct config_entry *e = listable ? find_locked(h, key, n) : NULL;
+	cache_follow(v);
+	struct config_entry *e = find_locked(h, key, n);
 	if (e != NULL)
 		atomic_fetch_add(&e->refs, 1);
 	pthread_mutex_unlock(&cache.lock);
@@ -283,10 +283,12 @@ static int lookup(sts_config_view *v, char kind, const char *const *parts, size_
 		return rc;
 	}
 	pthread_mutex_lock(&cache.lock);
-	/* List it unless the cache moved on meanwhile, another view listed the
-	 * same key first, or the cache is full (then it starts over: entries
-	 * are cheap to read again, and a bound matters more than a policy). */
-	if (cache_serves(v) && find_locked(h, key, n) == NULL) {
+	/* List it (under the view's generation: the cache follows it again if
+	 * it moved meanwhile) unless another view listed the same key first;
+	 * a full cache starts over (entries are cheap to read again, and a
+	 * bound matters more than a policy). */
+	cache_follow(v);
+	if (find_locked(h, key, n) == NULL) {
 		if (cache.count >= CONFIG_CACHE_MAX_ENTRIES)
 			flush_locked();
 		atomic_fetch_add(&e->refs, 1);

@@ -5,8 +5,9 @@
  * An exchange reads storage's configuration generation (ABI 1.2
  * config_generation, a number every configuration write moves, in the
  * writing transaction) and reads through a view tagged with it. An entry
- * is served only under the generation it was read under or a later one it
- * was read after; the first view with a newer generation empties the cache.
+ * is served only under the generation it was read under; a view with any
+ * other number empties the cache (a lower one too: a restored storage
+ * counts up again).
  * A worker reuses the generation it read for CONFIG_GENERATION_REUSE_US
  * (under load, one read serves a few exchanges). So a change (an
  * application archived, a grant deleted) takes effect for every exchange
