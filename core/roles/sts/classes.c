@@ -37,7 +37,7 @@ void sts_federation_exchange(struct token_job *job, const role_deps *deps,
 	    sts_present(f->approval_id)) {
 		if (sts_audit_exchange(job, "deny", "subject_federation_invalid", NULL, NULL, NULL,
 		                       &err) != CARACAL_OK) {
-			sts_audit_lost(job);
+			sts_audit_lost(job, &err);
 			return;
 		}
 		sts_set_error(
@@ -59,7 +59,7 @@ void sts_federation_exchange(struct token_job *job, const role_deps *deps,
 		log_info("sts", "request %s: id_token refused: %s", job->request_id, why);
 		if (sts_audit_exchange(job, "deny", "subject_federation_rejected", NULL, NULL,
 		                       json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
-			sts_audit_lost(job);
+			sts_audit_lost(job, &err);
 			return;
 		}
 		char desc[300];
@@ -155,7 +155,7 @@ void sts_control_exchange(struct token_job *job, const role_deps *deps,
 		if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key",
 		                       audience, NULL, json_pack("{s:s}", "reason", why),
 		                       &err) != CARACAL_OK) {
-			sts_audit_lost(job);
+			sts_audit_lost(job, &err);
 			return;
 		}
 		sts_set_error(job, 403, "access_denied",

@@ -28,6 +28,7 @@ void sts_set_json(struct token_job *job, int status, json_t *body)
 	json_object_set_new(body, "requestId", json_string(job->request_id));
 	job->dw.status = status;
 	job->dw.content_type = "application/json";
+	free(job->dw.body); /* a later answer replaces an earlier one */
 	job->dw.body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	job->dw.body_len = job->dw.body != NULL ? strlen(job->dw.body) : 0;
 	if (job->dw.body == NULL)
@@ -43,9 +44,11 @@ void sts_set_error(struct token_job *job, int status, const char *error, const c
 }
 
 /* Evidence that cannot be recorded means no token (§2.4); the failure is
- * not audited again (the audit path is what failed). */
-void sts_audit_lost(struct token_job *job)
+ * logged, not audited again (the audit path is what failed). */
+void sts_audit_lost(struct token_job *job, const caracal_error *cause)
 {
+	log_error("sts", "request %s: audit: %s", job->request_id,
+	          cause != NULL && cause->message[0] != '\0' ? cause->message : "unavailable");
 	sts_set_error(job, 500, "internal_error", "audit evidence could not be recorded");
 	job->audit_lost = 1;
 }

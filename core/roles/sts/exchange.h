@@ -103,7 +103,7 @@ struct issuance {
 /* The answer: status and JSON body (reference taken; requestId added). */
 void sts_set_json(struct token_job *job, int status, json_t *body);
 void sts_set_error(struct token_job *job, int status, const char *error, const char *description);
-void sts_audit_lost(struct token_job *job);
+void sts_audit_lost(struct token_job *job, const caracal_error *cause);
 int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
                        const char *resource, json_t *determining, json_t *extra,
                        caracal_error *err);

@@ -252,7 +252,7 @@ int sts_approval_gate(struct token_job *job, const role_deps *deps,
 	rc = role_audit(zone, "step_up_issued", fields, &ae);
 	json_decref(fields);
 	if (rc != CARACAL_OK) {
-		sts_audit_lost(job);
+		sts_audit_lost(job, &ae);
 		return 0;
 	}
 	sts_interaction_required(job, id, "pending", label, binding, hold.expires_at_us);

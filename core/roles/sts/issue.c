@@ -178,11 +178,7 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	goto out;
 
 audit_failed:
-	/* Evidence that cannot be recorded means no token (§2.4). */
-	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
-	free(job->dw.body);
-	job->dw.body = NULL;
-	sts_audit_lost(job);
+	sts_audit_lost(job, &err); /* evidence that cannot be recorded: no token (§2.4) */
 out:
 	json_decref(determining);
 	json_decref(audit_extra);
@@ -312,11 +308,7 @@ void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int 
 	goto out;
 
 audit_failed:
-	/* Evidence that cannot be recorded means no token (§2.4). */
-	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
-	free(job->dw.body);
-	job->dw.body = NULL;
-	sts_audit_lost(job);
+	sts_audit_lost(job, &err); /* evidence that cannot be recorded: no token (§2.4) */
 out:
 	free(p->body);
 	p->body = NULL;

@@ -699,7 +699,7 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 			if (sts_audit_exchange(job, "deny", "approval_invalid", NULL, NULL,
 			                       json_pack("{s:s}", "challenge_id", approval_id),
 			                       &ae) != CARACAL_OK) {
-				sts_audit_lost(job);
+				sts_audit_lost(job, &ae);
 				return;
 			}
 			sts_set_error(job, 401, "access_denied",
@@ -891,11 +891,7 @@ evaluate:
 	goto out;
 
 audit_failed:
-	/* Evidence that cannot be recorded means no token (§2.4). */
-	log_error("sts", "request %s: audit: %s", job->request_id, err.message);
-	free(job->dw.body);
-	job->dw.body = NULL;
-	sts_audit_lost(job);
+	sts_audit_lost(job, &err); /* evidence that cannot be recorded: no token (§2.4) */
 out:
 	jwt_free(&subject);
 }
