@@ -18,10 +18,10 @@
 #include "config/config.h"
 #include "host.h"
 #include "roles/sts/config_cache.h"
+#include "sqlite_fixture.h"
 #include "storage_sqlite.h"
 #include "util/arena.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,22 +63,11 @@ static int wrap_grant_list(void *tctx, const char *zone_id, const char *app, con
 }
 
 typedef struct fx {
-	char dir[64];
-	caracal_scope *scope;
-	config_tree *tree;
-	void *inst;
-	void *tctx;
+	sqlite_fixture db;
+	void *tctx; /* db.tctx */
 	caracal_storage_ops ops;
 	caracal_arena *arena;
 } fx;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static void ok(int rc, const caracal_error *err)
 {
@@ -124,19 +113,8 @@ static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/sts-cfg-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	host_set_data_dir(f->dir);
-	f->scope = host_scope_new("storage_sqlite", "test");
-	static const char yaml[] = "path: caracal.db\nsynchronous: normal\nbusy_timeout: 2s\n";
-	caracal_error err = {0};
-	f->tree = config_tree_load_buffer("sqlite.yaml", yaml, strlen(yaml), &err);
-	assert_non_null(f->tree);
-	ok(ss_instance_create(host_services(), f->scope, config_tree_root(f->tree), &f->inst, &err),
-	   &err);
-	ok(ss_thread_create(f->inst, &f->tctx, &err), &err);
-	int64_t version = 0;
-	ok(ss_storage_ops.migrate(f->tctx, &version, &err), &err);
+	sqlite_fixture_open(&f->db, "/tmp/sts-cfg");
+	f->tctx = f->db.tctx;
 	f->ops = ss_storage_ops;
 	f->ops.application_get = wrap_application_get;
 	f->ops.resource_get = wrap_resource_get;
@@ -156,11 +134,7 @@ static int teardown(void **state)
 	fx *f = *state;
 	sts_config_cache_clear();
 	arena_free(f->arena);
-	ss_thread_destroy(f->inst, f->tctx);
-	ss_instance_destroy(f->inst);
-	config_tree_free(f->tree);
-	host_scope_free(f->scope);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sqlite_fixture_close(&f->db);
 	free(f);
 	return 0;
 }

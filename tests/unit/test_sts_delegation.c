@@ -17,10 +17,10 @@
 #include "config/config.h"
 #include "host.h"
 #include "roles/sts/delegation.h"
+#include "sqlite_fixture.h"
 #include "storage_sqlite.h"
 #include "util/arena.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,22 +99,11 @@ static int wrap_delegation_epoch(void *tctx, const char *zone_id, int64_t *epoch
 /* ====================================================== fixture */
 
 typedef struct fx {
-	char dir[64];
-	config_tree *tree;
-	caracal_scope *scope;
-	void *inst;
-	void *tctx;
+	sqlite_fixture db;
+	void *tctx;              /* db.tctx */
 	caracal_storage_ops ops; /* ss_storage_ops behind the wrapper */
 	caracal_arena *arena;
 } fx;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static void must(int rc, const caracal_error *err, const char *what)
 {
@@ -327,20 +316,8 @@ static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/sts-deleg-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	host_set_data_dir(f->dir);
-	f->scope = host_scope_new("storage_sqlite", "test");
-	static const char yaml[] = "path: caracal.db\nsynchronous: normal\nbusy_timeout: 2s\n";
-	caracal_error err = {0};
-	f->tree = config_tree_load_buffer("sqlite.yaml", yaml, strlen(yaml), &err);
-	assert_non_null(f->tree);
-	must(ss_instance_create(host_services(), f->scope, config_tree_root(f->tree), &f->inst,
-	                        &err),
-	     &err, "instance_create");
-	must(ss_thread_create(f->inst, &f->tctx, &err), &err, "thread_create");
-	int64_t version = 0;
-	must(ss_storage_ops.migrate(f->tctx, &version, &err), &err, "migrate");
+	sqlite_fixture_open(&f->db, "/tmp/sts-deleg");
+	f->tctx = f->db.tctx;
 	f->ops = ss_storage_ops;
 	f->ops.authority_record_get = wrap_authority_record_get;
 	f->ops.session_get = wrap_session_get;
@@ -358,11 +335,7 @@ static int teardown(void **state)
 {
 	fx *f = *state;
 	arena_free(f->arena);
-	ss_thread_destroy(f->inst, f->tctx);
-	ss_instance_destroy(f->inst);
-	config_tree_free(f->tree);
-	host_scope_free(f->scope);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sqlite_fixture_close(&f->db);
 	free(f);
 	return 0;
 }

@@ -17,11 +17,11 @@
 #include "config/config.h"
 #include "host.h"
 #include "roles/sts/exchange.h"
+#include "sqlite_fixture.h"
 #include "storage_sqlite.h"
 #include "util/arena.h"
 #include "util/uuid.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +81,8 @@ static void on_complete(deferred_work *dw)
 }
 
 typedef struct fx {
-	char dir[64];
-	caracal_scope *scope;
-	config_tree *tree;
-	void *inst, *tctx;
+	sqlite_fixture db;
+	void *tctx; /* db.tctx */
 	caracal_storage_ops ops;
 	worker_ctx wc;
 	int gen_token; /* its address stands for the generation */
@@ -92,14 +90,6 @@ typedef struct fx {
 	struct token_job *jobs[NMINTS];
 	struct pending_mint *p[NMINTS];
 } fx;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static void ok(int rc, const caracal_error *err)
 {
@@ -140,19 +130,9 @@ static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/sts-batch-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	host_set_data_dir(f->dir);
-	f->scope = host_scope_new("storage_sqlite", "test");
-	static const char yaml[] = "path: caracal.db\nsynchronous: normal\nbusy_timeout: 2s\n";
+	sqlite_fixture_open(&f->db, "/tmp/sts-batch");
+	f->tctx = f->db.tctx;
 	caracal_error err = {0};
-	f->tree = config_tree_load_buffer("sqlite.yaml", yaml, strlen(yaml), &err);
-	assert_non_null(f->tree);
-	ok(ss_instance_create(host_services(), f->scope, config_tree_root(f->tree), &f->inst, &err),
-	   &err);
-	ok(ss_thread_create(f->inst, &f->tctx, &err), &err);
-	int64_t version = 0;
-	ok(ss_storage_ops.migrate(f->tctx, &version, &err), &err);
 	caracal_zone z = {sizeof z, "z1", "zone-one", NOW};
 	ok(ss_storage_ops.zone_create(f->tctx, &z, &err), &err);
 	f->ops = ss_storage_ops;
@@ -188,11 +168,7 @@ static int teardown(void **state)
 		arena_free(f->jobs[i]->arena);
 		free(f->jobs[i]);
 	}
-	ss_thread_destroy(f->inst, f->tctx);
-	ss_instance_destroy(f->inst);
-	config_tree_free(f->tree);
-	host_scope_free(f->scope);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sqlite_fixture_close(&f->db);
 	free(f);
 	return 0;
 }

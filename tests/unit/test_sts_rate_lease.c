@@ -17,9 +17,9 @@
 #include "config/config.h"
 #include "host.h"
 #include "roles/sts/rate_lease.h"
+#include "sqlite_fixture.h"
 #include "storage_sqlite.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,40 +56,17 @@ static int wrap_rate_hit(void *tctx, const char *key, int64_t ws, int64_t wl, ui
 }
 
 typedef struct fx {
-	char dir[64];
-	caracal_scope *scope;
-	config_tree *tree;
-	void *inst;
-	void *tctx;
+	sqlite_fixture db;
+	void *tctx; /* db.tctx */
 	caracal_storage_ops ops;
 } fx;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/sts-rate-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	host_set_data_dir(f->dir);
-	f->scope = host_scope_new("storage_sqlite", "test");
-	static const char yaml[] = "path: caracal.db\nsynchronous: normal\nbusy_timeout: 2s\n";
-	caracal_error err = {0};
-	f->tree = config_tree_load_buffer("sqlite.yaml", yaml, strlen(yaml), &err);
-	assert_non_null(f->tree);
-	assert_int_equal(ss_instance_create(host_services(), f->scope, config_tree_root(f->tree),
-	                                    &f->inst, &err),
-	                 CARACAL_OK);
-	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
-	int64_t version = 0;
-	assert_int_equal(ss_storage_ops.migrate(f->tctx, &version, &err), CARACAL_OK);
+	sqlite_fixture_open(&f->db, "/tmp/sts-rate");
+	f->tctx = f->db.tctx;
 	f->ops = ss_storage_ops;
 	f->ops.rate_take = wrap_rate_take;
 	f->ops.rate_hit = wrap_rate_hit;
@@ -102,11 +79,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fx *f = *state;
-	ss_thread_destroy(f->inst, f->tctx);
-	ss_instance_destroy(f->inst);
-	config_tree_free(f->tree);
-	host_scope_free(f->scope);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	sqlite_fixture_close(&f->db);
 	free(f);
 	return 0;
 }

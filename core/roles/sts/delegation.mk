@@ -6,7 +6,8 @@ if ENABLE_TESTS
 if BUILD_STORAGE_SQLITE
 check_PROGRAMS += tests/unit/test_sts_delegation
 TESTS += tests/unit/test_sts_delegation
-tests_unit_test_sts_delegation_SOURCES = tests/unit/test_sts_delegation.c
+tests_unit_test_sts_delegation_SOURCES = tests/unit/test_sts_delegation.c \
+	tests/unit/sqlite_fixture.c tests/unit/sqlite_fixture.h
 tests_unit_test_sts_delegation_CFLAGS = $(TEST_CFLAGS) $(STORAGE_SQLITE_CFLAGS) \
 	-I$(top_srcdir)/plugins/storage_sqlite
 tests_unit_test_sts_delegation_LDADD = \
