@@ -227,6 +227,15 @@ grep -q '"error":"access_denied"' "$tmp/body" && grep -q 'invalid gateway exchan
 c=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
 	-H 'X-Caracal-Gateway-Timestamp: 1' --data-binary "$gwbody" "$url")
 [ "$c" = 401 ] || fail "a lone gateway header: $c"
+# §2.1: rules 9 to 11 (resources, grant and token types) come after the
+# gateway's signature (rule 8): a bad signature wins over a bad form, and a
+# good one gets the form's own error.
+refuse_gw "bad signature and an empty resource" 401 "$gwbody&resource=%20" "" "" "" "$(openssl rand -hex 32)"
+grep -q 'invalid gateway exchange signature' "$tmp/body" || fail "rule 8 before 9: $(cat "$tmp/body")"
+refuse_gw "signed, an empty resource" 400 "$gwbody&resource=%20"
+grep -q 'resource must not be empty' "$tmp/body" || fail "rule 9 after 8: $(cat "$tmp/body")"
+refuse_gw "signed, another grant type" 400 "${gwbody/token-exchange/jwt-bearer}"
+grep -q 'unsupported grant_type' "$tmp/body" || fail "rule 10 after 8: $(cat "$tmp/body")"
 refuse_gw "no subject token" 401 "grant_type=$grant&zone_id=$zone&application_id=$app_b&resource=resource://orders&gateway_request_id=gw-req-1"
 post "grant_type=$grant&zone_id=$zone&application_id=$app_b&client_secret=$sec_b&resource=resource://orders&scope=orders:read" >/dev/null
 sess=$(json "['access_token']" <"$tmp/body")

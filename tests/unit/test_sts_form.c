@@ -179,6 +179,36 @@ static void test_grant_and_token_types(void **state)
 	             400, "invalid_token", "together");
 }
 
+/* Which failures come after §2.1 rule 8 (a gateway exchange answers them
+ * only once the gateway's signature is checked): rules 9 to 11. */
+static void test_rule_order_around_the_gateway(void **state)
+{
+	(void)state;
+	sts_form f;
+	sts_form_error fe;
+	static const char *const after[] = {
+	    "grant_type=client_credentials",
+	    BASE "&resource=%20",
+	    BASE "&subject_token=x",
+	};
+	for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
+		assert_int_equal(parse(after[i], &f, &fe), -1);
+		assert_int_equal(fe.after_gateway_rule, 1);
+	}
+	static const char *const before[] = {
+	    "%zz",
+	    BASE "&actor_token=",
+	    BASE "&ttl_seconds=x",
+	    BASE "&scope=a&scope=b",
+	};
+	for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+		assert_int_equal(parse(before[i], &f, &fe), -1);
+		assert_int_equal(fe.after_gateway_rule, 0);
+	}
+	assert_int_equal(parse(BASE, &f, &fe), 0);
+	assert_int_equal(fe.after_gateway_rule, 0);
+}
+
 static void test_size_bound(void **state)
 {
 	(void)state;
@@ -210,6 +240,7 @@ int main(void)
 	    cmocka_unit_test(test_forbidden_fields),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_grant_and_token_types),
+	    cmocka_unit_test(test_rule_order_around_the_gateway),
 	    cmocka_unit_test(test_size_bound),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

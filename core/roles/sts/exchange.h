@@ -52,6 +52,10 @@ struct token_job {
 	const char *error_code; /* of the last error answer (static string) */
 	int audit_lost;         /* the answer is that evidence could not be recorded */
 	sts_config_view config; /* what the exchange read of its zone's configuration */
+	/* A gateway exchange whose form broke a rule after §2.1 rule 8: the
+	 * answer once the gateway's signature has been checked. */
+	int form_failed;
+	sts_form_error form_error;
 };
 
 struct approval_decl {

@@ -155,6 +155,7 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
                    sts_form_error *fe)
 {
 	memset(out, 0, sizeof *out);
+	fe->after_gateway_rule = 0;
 	if (len > STS_FORM_MAX_BODY)
 		return fail(fe, 413, "payload_too_large", "request body exceeds %d bytes",
 		            STS_FORM_MAX_BODY);
@@ -233,6 +234,8 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
 		 * requested_token_type, OAuth client_id, ...). */
 	}
 
+	/* Rules 9 to 11 come after rule 8 (the gateway's signature). */
+	fe->after_gateway_rule = 1;
 	/* Rule 9: trim, refuse empty, exact de-duplication, bytewise sort. */
 	const char *canon[STS_FORM_MAX_FIELDS];
 	size_t ccount = 0;
@@ -272,5 +275,6 @@ int sts_form_parse(const char *body, size_t len, caracal_arena *arena, sts_form 
 	if (has_type != has_token)
 		return fail(fe, 400, "invalid_token",
 		            "subject_token and subject_token_type must be given together");
+	fe->after_gateway_rule = 0;
 	return 0;
 }

@@ -49,6 +49,10 @@ typedef struct sts_form_error {
 	int status;        /* 400, 413 */
 	const char *error; /* "invalid_token", "payload_too_large" */
 	char description[160];
+	/* A rule after §2.1 rule 8 (resources, grant and token types): for a
+	 * gateway exchange the gateway's signature is checked first. The form's
+	 * singletons are then filled. */
+	int after_gateway_rule;
 } sts_form_error;
 
 /* s without leading and trailing whitespace, copied into arena ("" for

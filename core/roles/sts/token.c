@@ -545,6 +545,11 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 		 * but a subject token (its mandate) is required. */
 		if (sts_gateway_authenticate(job, &deps, zone, now_us) != 0)
 			return;
+		if (job->form_failed) {
+			const sts_form_error *fe = &job->form_error;
+			sts_set_error(job, fe->status, fe->error, fe->description);
+			return;
+		}
 		if (!app_live || !has_subject) {
 			sts_set_error(job, 401, "access_denied", "invalid client credentials");
 			return;
@@ -1019,20 +1024,20 @@ static void route_token(request_ctx *rc)
 	memcpy(job->request_id, request_id, sizeof request_id);
 	sts_form_error fe = {0};
 	int pr = sts_form_parse((const char *)req->body, req->body_len, arena, &job->form, &fe);
-	if (pr != 0) {
-		if (pr == -2)
-			respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
-		else
-			respond_now(rc, request_id, fe.status, fe.error, fe.description);
-		arena_free(arena);
-		free(job);
-		return;
-	}
 	/* §2.10: any of the gateway headers makes this a gateway-authenticated
 	 * exchange (checked on the worker, where the key is), never a plain
 	 * client exchange. */
-	if (capture_gateway(req, job) != 0) {
-		respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
+	int captured = pr != -2 ? capture_gateway(req, job) : -1;
+	if (pr == -1 && fe.after_gateway_rule && captured == 0 && job->gateway) {
+		/* §2.1: rules 9 to 11 come after the gateway's signature (rule 8):
+		 * answered on the worker once it is checked. */
+		job->form_failed = 1;
+		job->form_error = fe;
+	} else if (pr != 0 || captured != 0) {
+		if (pr == -1)
+			respond_now(rc, request_id, fe.status, fe.error, fe.description);
+		else
+			respond_now(rc, request_id, 503, "sts_unavailable", "out of memory");
 		arena_free(arena);
 		free(job);
 		return;
