@@ -1,6 +1,7 @@
 /* envelope.c — see envelope.h. */
 #include "stream/envelope.h"
 #include "stream/envelope_int.h"
+#include "util/fnv.h"
 #include "util/jsonw.h"
 
 #include <openssl/crypto.h>
@@ -288,14 +289,6 @@ int envelope_seal(const envelope_keyring *kr, const char *topic, int64_t ts_us, 
 
 /* ------------------------------------------------------------ replay table */
 
-static uint32_t hash_id(const char *s)
-{
-	uint32_t h = 2166136261u; /* FNV-1a: ids are signed, so not attacker-chosen */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 /* Index slot holding ring position pos + 1 for id, or the empty slot where
  * it would go. */
 static size_t index_find(const envelope_keyring *kr, const char *id, uint32_t h, int *found)
@@ -349,7 +342,7 @@ static const char *replay_check(envelope_keyring *kr, const char *id, const char
                                 int64_t ts_us, int64_t received_us)
 {
 	const char *reason = NULL;
-	uint32_t h = hash_id(id);
+	uint32_t h = fnv1a32(id, strlen(id)); /* ids are signed: not attacker-chosen */
 	pthread_mutex_lock(&kr->lock);
 	if (received_us > kr->high_water_us)
 		kr->high_water_us = received_us;

@@ -2,6 +2,7 @@
 #include "roles/sts/config_cache.h"
 
 #include "util/clock.h"
+#include "util/fnv.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -179,14 +180,6 @@ static int fill(const sts_config_view *v, char kind, const char *const *parts, c
 
 /* ---------------------------------------------------------------- lookup */
 
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
 /* kind, then the parts, each NUL-terminated; 0 when it does not fit. */
 static size_t make_key(char *key, char kind, const char *const *parts, size_t nparts)
 {
@@ -251,7 +244,7 @@ static int lookup(sts_config_view *v, char kind, const char *const *parts, size_
 		*out = val;
 		return fill(v, kind, parts, v->arena, val, err);
 	}
-	uint32_t h = fnv1a(key, n);
+	uint32_t h = fnv1a32(key, n);
 	pthread_mutex_lock(&cache.lock);
 	cache_follow(v);
 	struct config_entry *e = find_locked(h, key, n);

@@ -1,6 +1,8 @@
 /* rate_lease.c — see rate_lease.h. */
 #include "roles/sts/rate_lease.h"
 
+#include "util/fnv.h"
+
 #include <pthread.h>
 #include <string.h>
 
@@ -24,14 +26,6 @@ uint64_t rate_lease_block(uint64_t limit)
 {
 	uint64_t b = limit / 64;
 	return b < 1 ? 1 : b > RATE_LEASE_BLOCK_MAX ? RATE_LEASE_BLOCK_MAX : b;
-}
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
 }
 
 /* The slot holding this lease, or NULL. Lock held. */
@@ -90,7 +84,7 @@ int rate_lease_hit(uint64_t owner, const caracal_storage_ops *storage, void *tct
 	size_t n = strlen(key);
 	uint64_t block = rate_lease_block(limit);
 	int leasable = storage->rate_take != NULL && block > 1 && n < KEY_MAX && owner != 0;
-	uint32_t h = fnv1a(key, n);
+	uint32_t h = fnv1a32(key, n);
 	if (leasable) {
 		pthread_mutex_lock(&table_lock);
 		struct lease *e = find(owner, h, key, window_start_us, limit);
