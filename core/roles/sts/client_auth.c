@@ -1,7 +1,7 @@
 /* client_auth.c — see client_auth.h. */
 #include "roles/sts/client_auth.h"
+#include "roles/sts/sts.h"
 
-#include "host.h"
 #include "util/clock.h"
 #include "util/secret_hash.h"
 #include "util/sha256.h"
@@ -33,12 +33,10 @@ static sha256_hmac_key *slot_mac;  /* keyed with slot_key (then wiped) */
 static sem_t cold_slots;
 static int init_concurrency = 2;
 static _Atomic uint64_t cold_count;
-static caracal_scope *metrics_scope; /* "core/sts" in /metrics */
 
 static void count_verification(const char *kind)
 {
-	if (metrics_scope != NULL)
-		host_services()->metric_count(metrics_scope, "sts_secret_verifications", kind, 1);
+	sts_metric_count("sts_secret_verifications", kind, 1);
 }
 
 static void init_once(void)
@@ -48,7 +46,6 @@ static void init_once(void)
 		abort(); /* no CSPRNG: nothing on the authority path is safe */
 	slot_mac = sha256_hmac_key_new(slot_key, sizeof slot_key);
 	OPENSSL_cleanse(slot_key, sizeof slot_key);
-	metrics_scope = host_scope_new("core", "sts");
 	if (cache == NULL || slot_mac == NULL)
 		abort(); /* at start-up: nothing useful can run */
 	sem_init(&cold_slots, 0, (unsigned)init_concurrency);

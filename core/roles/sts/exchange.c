@@ -10,6 +10,7 @@
 #include "roles/sts/mint_persist.h"
 #include "roles/sts/sts.h"
 
+#include "host.h"
 #include "util/clock.h"
 #include "util/jsonw.h"
 #include "util/log.h"
@@ -173,4 +174,19 @@ int sts_requested_ttl(struct token_job *job, int64_t cap, int64_t *ttl)
 	if (f->ttl_seconds > 0)
 		*ttl = f->ttl_seconds;
 	return 0;
+}
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static caracal_scope *metrics_scope; /* "core/sts" */
+
+static void metrics_init(void)
+{
+	metrics_scope = host_scope_new("core", "sts");
+}
+
+void sts_metric_count(const char *name, const char *label, uint64_t n)
+{
+	pthread_once(&metrics_once, metrics_init);
+	if (metrics_scope != NULL)
+		host_services()->metric_count(metrics_scope, name, label, n);
 }

@@ -19,13 +19,11 @@
 #include "roles/sts/exchange.h"
 
 #include "roles/sts/mint_persist.h"
+#include "roles/sts/sts.h"
 
 #include "daemon/workers.h"
-#include "host.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-#include <pthread.h>
 
 struct mint_batch {
 	worker_batch base; /* must stay first */
@@ -41,21 +39,6 @@ static _Thread_local struct mint_batch batch;
  * batch transactions and ..._sts_mints_committed_total{label="batched"} the
  * mints they carried (their ratio is the batch size); label "single" counts
  * mints written one by one after their batch failed. */
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-static caracal_scope *metrics_scope;
-
-static void metrics_init(void)
-{
-	metrics_scope = host_scope_new("core", "sts");
-}
-
-static void count(const char *name, const char *label, uint64_t n)
-{
-	pthread_once(&metrics_once, metrics_init);
-	if (metrics_scope != NULL)
-		host_services()->metric_count(metrics_scope, name, label, n);
-}
-
 static void flush(worker_batch *b, worker_ctx *wc)
 {
 	(void)wc;
@@ -76,12 +59,12 @@ static void flush(worker_batch *b, worker_ctx *wc)
 	int rc =
 	    deps->storage->mint_write_batch(deps->storage_tctx, in, n, rcs, conflicts, errs, &err);
 	if (rc == CARACAL_OK) {
-		count("sts_mint_commits", "batch", 1);
-		count("sts_mints_committed", "batched", n);
+		sts_metric_count("sts_mint_commits", "batch", 1);
+		sts_metric_count("sts_mints_committed", "batched", n);
 	} else {
 		log_error("sts", "a batch of %zu mints failed (%s); writing them one by one", n,
 		          err.message);
-		count("sts_mint_commits", "single", n);
+		sts_metric_count("sts_mint_commits", "single", n);
 		for (size_t i = 0; i < n; i++) {
 			errs[i] = (caracal_error){0};
 			rcs[i] = mint_persist(deps->storage, deps->storage_tctx, in[i],

@@ -5,7 +5,13 @@
 #ifndef CARACAL_ROLES_STS_H
 #define CARACAL_ROLES_STS_H
 
+#include <stdint.h>
+
 /* Register the STS routes (call once, before server_new). */
 void sts_routes_register(void);
+
+/* Add n to the STS counter name{label} in /metrics
+ * (caracal_plugin_<name>_total{plugin="core",instance="sts",label=...}). */
+void sts_metric_count(const char *name, const char *label, uint64_t n);
 
 #endif
