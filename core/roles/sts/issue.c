@@ -1,27 +1,17 @@
 /* issue.c — signing, persisting and answering one mandate. */
 #include "roles/sts/exchange.h"
 
-#include "roles/sts/client_auth.h"
-#include "roles/sts/control_key.h"
-#include "roles/sts/federation.h"
-#include "roles/sts/gateway_auth.h"
-#include "roles/sts/jwt.h"
 #include "roles/sts/mandate.h"
 #include "roles/sts/mint_persist.h"
-#include "roles/sts/sts.h"
 
 #include "util/clock.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/uuid.h"
 
-#include <ctype.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* The default directive of §2.15 for each granted resource: the gateway
  * forwards the resource mandate as a bearer token to the resource's
@@ -135,8 +125,8 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	int rc = mandate_sign(deps, is->zone, &claims, arena, &jws, &err);
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
-		caracal_error ae = {0};
-		if (sts_audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &ae) !=
+		/* err now takes the audit's failure, which audit_failed reports. */
+		if (sts_audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &err) !=
 		    CARACAL_OK)
 			goto audit_failed;
 		sts_set_error(job, 500, "internal_error", "token issuance failed");
