@@ -2,6 +2,7 @@
 #include "stream/envelope.h"
 #include "stream/envelope_int.h"
 #include "util/fnv.h"
+#include "util/hex.h"
 #include "util/jsonw.h"
 
 #include <openssl/crypto.h>
@@ -67,16 +68,6 @@ unsigned char *envelope_mac_input(const char *kid, const char *topic, int64_t ts
 	}
 	*len = (size_t)(p - buf);
 	return buf;
-}
-
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* Printable ASCII without spaces: topics, ids and kids are names. */
@@ -190,7 +181,7 @@ int envelope_keyring_add(envelope_keyring *kr, const unsigned char *key, size_t 
 	kr->keys[i].tmpl = tmpl;
 	memcpy(kr->keys[i].key, key, len);
 	kr->keys[i].len = len;
-	to_hex(md, ENVELOPE_KID_LEN / 2, kr->keys[i].kid);
+	hex_encode(md, ENVELOPE_KID_LEN / 2, kr->keys[i].kid);
 	if (signing)
 		kr->signer = (int)i;
 	return CARACAL_OK;
@@ -255,7 +246,7 @@ int envelope_seal(const envelope_keyring *kr, const char *topic, int64_t ts_us, 
 	}
 	if (rc != CARACAL_OK)
 		return rc;
-	to_hex(mac, 32, sig);
+	hex_encode(mac, 32, sig);
 	size_t estimate = 256; /* the frame, then each field and some escaping */
 	for (size_t i = 0; i < n; i++)
 		estimate += sorted[i].key_len + sorted[i].value_len + sorted[i].value_len / 8 + 8;

@@ -1,6 +1,8 @@
 /* sha256.c — see sha256.h. */
 #include "util/sha256.h"
 
+#include "util/hex.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -24,6 +26,15 @@ int sha256_digest(const void *data, size_t len, unsigned char out[SHA256_LEN])
 	if (md == NULL || EVP_Digest(len > 0 ? data : "", len, out, &n, md, NULL) != 1 ||
 	    n != SHA256_LEN)
 		return -1;
+	return 0;
+}
+
+int sha256_hex(const void *data, size_t len, char out[2 * SHA256_LEN + 1])
+{
+	unsigned char digest[SHA256_LEN];
+	if (sha256_digest(data, len, digest) != 0)
+		return -1;
+	hex_encode(digest, SHA256_LEN, out);
 	return 0;
 }
 

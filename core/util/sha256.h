@@ -17,6 +17,9 @@
 /* 0 on success, -1 when OpenSSL fails (out of memory, no provider). */
 int sha256_digest(const void *data, size_t len, unsigned char out[SHA256_LEN]);
 
+/* The digest as 64 lowercase hex digits and a NUL; 0 or -1. */
+int sha256_hex(const void *data, size_t len, char out[2 * SHA256_LEN + 1]);
+
 typedef struct sha256_hmac_key sha256_hmac_key;
 /* NULL on failure. The key bytes are not kept outside OpenSSL. */
 sha256_hmac_key *sha256_hmac_key_new(const void *key, size_t key_len);

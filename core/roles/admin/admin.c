@@ -27,6 +27,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/secret_hash.h"
+#include "util/sha256.h"
 #include "util/uuid.h"
 
 #include <caracal/policy.h>
@@ -34,7 +35,6 @@
 #include <caracal/storage.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -640,19 +640,6 @@ static void policy_validate(call *c)
 		succeed_read(c, NULL, json_pack("{s:b}", "valid", 1));
 }
 
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	static const char hex[] = "0123456789abcdef";
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 /* validate -> store the version -> activate in the engine -> mark it
  * active in storage. The engine keeps the previous version until its own
  * activate succeeds; if storage then fails, the previous stored version is
@@ -678,7 +665,10 @@ static void policy_apply_locked(call *c)
 	caracal_error e = {0};
 	if (policy_check(c) != 0)
 		return;
-	sha256_hex(c->job->body, c->job->body_len, sha);
+	if (sha256_hex(c->job->body, c->job->body_len, sha) != 0) {
+		fail(c, 500, "internal_error", "cannot hash the policy");
+		return;
+	}
 	if (new_id(c, id) != 0 || audit_requested(c, json_pack("{s:s, s:s}", "policy_version_id",
 	                                                       id, "sha256", sha)) != 0)
 		return;

@@ -11,6 +11,7 @@
 #include "roles/sts/sts.h"
 
 #include "util/clock.h"
+#include "util/hex.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -53,15 +54,11 @@ static pthread_mutex_t local_blocks_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void lockout_key(const char *app_id, unsigned char digest[32], char *key, size_t cap)
 {
-	static const char hex[] = "0123456789abcdef";
 	if (sha256_digest(app_id, strlen(app_id), digest) != 0)
 		memset(digest, 0, 32); /* one shared key: errs towards blocking */
-	size_t o = (size_t)snprintf(key, cap, "authfail:");
-	for (size_t i = 0; i < 16 && o + 2 < cap; i++) {
-		key[o++] = hex[digest[i] >> 4];
-		key[o++] = hex[digest[i] & 15];
-	}
-	key[o < cap ? o : cap - 1] = '\0';
+	char hex[33];
+	hex_encode(digest, 16, hex);
+	snprintf(key, cap, "authfail:%s", hex);
 }
 
 static size_t block_slot(const unsigned char digest[32])

@@ -2,9 +2,9 @@
 #include "roles/sts/gateway_auth.h"
 
 #include "util/hex.h"
+#include "util/sha256.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +13,9 @@
 #define MAC_HEX_LEN (2 * MAC_LEN)
 
 struct sts_gateway_key {
-	/* Keyed HMAC-SHA256, never used directly: each MAC dup's it, so the
-	 * algorithm is fetched and keyed once (as in stream/envelope.c). It is
-	 * the only copy of the key; OpenSSL cleanses it on free. */
-	EVP_MAC_CTX *tmpl;
+	/* Keyed once (util/sha256: a template each MAC duplicates). It is the
+	 * only copy of the key; OpenSSL cleanses it on free. */
+	sha256_hmac_key *mac;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -47,16 +46,6 @@ static int hex_decode(const char *hex, size_t n, unsigned char *out)
 	return 0;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static int is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -68,20 +57,6 @@ static int is_nonempty(const char *s)
 }
 
 /* ------------------------------------------------------------ the key */
-
-static EVP_MAC_CTX *keyed_hmac_sha256(const unsigned char *key, size_t len)
-{
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *tmpl = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac); /* the context holds its own reference */
-	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-	                       OSSL_PARAM_construct_end()};
-	if (tmpl == NULL || EVP_MAC_init(tmpl, key, len, params) != 1) {
-		EVP_MAC_CTX_free(tmpl);
-		return NULL;
-	}
-	return tmpl;
-}
 
 sts_gateway_key *sts_gateway_key_from_hex(const char *hex, size_t len, char *why, size_t cap)
 {
@@ -106,9 +81,9 @@ sts_gateway_key *sts_gateway_key_from_hex(const char *hex, size_t len, char *why
 	}
 	sts_gateway_key *k = calloc(1, sizeof *k);
 	if (k != NULL)
-		k->tmpl = keyed_hmac_sha256(raw, len / 2);
+		k->mac = sha256_hmac_key_new(raw, len / 2);
 	OPENSSL_cleanse(raw, sizeof raw);
-	if (k == NULL || k->tmpl == NULL) {
+	if (k == NULL || k->mac == NULL) {
 		free(k);
 		return refuse_key(why, cap, "cannot key HMAC-SHA256");
 	}
@@ -119,7 +94,7 @@ void sts_gateway_key_free(sts_gateway_key *k)
 {
 	if (k == NULL)
 		return;
-	EVP_MAC_CTX_free(k->tmpl);
+	sha256_hmac_key_free(k->mac);
 	free(k);
 }
 
@@ -170,17 +145,6 @@ static int field_ok(const char *s, int may_be_empty)
 	return s != NULL && (may_be_empty || s[0] != '\0') && strchr(s, '\n') == NULL;
 }
 
-static int sha256_hex(const void *body, size_t len, char out[MAC_HEX_LEN + 1])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_Digest(len > 0 ? body : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != MAC_LEN)
-		return -1;
-	hex_encode(md, MAC_LEN, out);
-	return 0;
-}
-
 static char *append(char *p, const char *s, size_t n, char sep)
 {
 	memcpy(p, s, n);
@@ -227,13 +191,9 @@ static int hmac(const sts_gateway_key *k, const char *ts, const char *nonce, con
 	    sts_gateway_signing_input(ts, nonce, method, escaped_path, body, body_len, &len);
 	if (input == NULL)
 		return -1;
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->tmpl);
-	size_t mdlen = 0;
-	int ok = ctx != NULL && EVP_MAC_update(ctx, (const unsigned char *)input, len) == 1 &&
-	         EVP_MAC_final(ctx, out, &mdlen, MAC_LEN) == 1 && mdlen == MAC_LEN;
-	EVP_MAC_CTX_free(ctx);
+	int rc = sha256_hmac(k->mac, input, len, out);
 	free(input);
-	return ok ? 0 : -1;
+	return rc;
 }
 
 int sts_gateway_sign(const sts_gateway_key *k, const char *ts, const char *nonce,
