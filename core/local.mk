@@ -31,7 +31,7 @@ libcaracalcore_la_SOURCES = \
 	core/util/why.c core/util/why.h core/util/hex.h \
 	core/util/sha256.c core/util/sha256.h core/util/fnv.h \
 	core/util/rfc3339.c core/util/rfc3339.h \
-	core/util/json_canon.c core/util/json_canon.h \
+	core/util/json_canon.c core/util/json_canon.h core/util/json_canon_check.c \
 	core/util/https_get.c core/util/https_get.h \
 	core/daemon/audit_writer.c core/daemon/audit_writer.h \
 	core/daemon/generation.c core/daemon/generation.h \

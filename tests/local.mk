@@ -77,12 +77,12 @@ endif
 
 FUZZ_TARGETS += tests/fuzz/fuzz_jsonw
 tests/fuzz/fuzz_jsonw: $(top_srcdir)/tests/fuzz/fuzz_jsonw.c $(top_srcdir)/core/util/jsonw.c \
-		$(top_srcdir)/core/util/json_canon.c
+		$(top_srcdir)/core/util/json_canon.c $(top_srcdir)/core/util/json_canon_check.c
 	$(AM_V_CC)mkdir -p tests/fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ $^ \
 		$(JANSSON_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_jsonw.c tests/fuzz/corpus/jsonw/ascii tests/fuzz/corpus/jsonw/utf8 \
 	tests/fuzz/corpus/jsonw/surrogate tests/fuzz/corpus/jsonw/controls \
-	tests/fuzz/corpus/jsonw/event
+	tests/fuzz/corpus/jsonw/event tests/fuzz/corpus/jsonw/canonical
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_sts_form

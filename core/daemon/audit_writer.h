@@ -39,6 +39,8 @@
 
 #include "daemon/workers.h"
 
+#include "util/jsonw.h"
+
 #include <jansson.h>
 
 typedef struct audit_writer audit_writer;
@@ -57,6 +59,15 @@ int audit_writer_emit(audit_writer *w, const char *zone_id, const char *event_ty
  * else holds), whatever the outcome, and spares the copy. */
 int audit_writer_emit_take(audit_writer *w, const char *zone_id, const char *event_type,
                            json_t *event, caracal_error *err);
+
+/* Queue one event given as its members (jsonw.h): the writer adds id,
+ * zone_id, event_type, occurred_at and occurred_at_us and writes the event's
+ * canonical text now, on the caller's thread, without a jansson tree. RAW
+ * values must be canonical JSON (json_canon.h). fields is not kept; at most
+ * AUDIT_MEMBERS_MAX of them, and none may use a key the writer sets. */
+#define AUDIT_MEMBERS_MAX 24
+int audit_writer_emit_members(audit_writer *w, const char *zone_id, const char *event_type,
+                              const jsonw_member *fields, size_t n, caracal_error *err);
 
 /* Append what is queued (for at most drain_ms), flush the sinks, spool the
  * rest, and stop. */

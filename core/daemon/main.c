@@ -215,6 +215,18 @@ static int role_audit_emit(const char *zone_id, const char *event_type, json_t *
 	return emit_locked(zone_id, event_type, fields, err);
 }
 
+static int role_audit_emit_members(const char *zone_id, const char *event_type,
+                                   const jsonw_member *fields, size_t n, caracal_error *err)
+{
+	pthread_rwlock_rdlock(&audit_lock);
+	int rc =
+	    the_daemon->audit != NULL
+	        ? audit_writer_emit_members(the_daemon->audit, zone_id, event_type, fields, n, err)
+	        : caracal_error_set(err, CARACAL_E_UNAVAIL, "caracald is stopping");
+	pthread_rwlock_unlock(&audit_lock);
+	return rc;
+}
+
 /* host->audit_emit: events from plugins join the same writer. */
 static int plugin_audit_emit(const caracal_scope *scope, const char *json, size_t len,
                              caracal_error *err)
@@ -331,7 +343,7 @@ static int run(struct daemon *d)
 		return 1;
 	}
 	host_set_audit_emitter(plugin_audit_emit);
-	roles_set_audit(role_audit_emit);
+	roles_set_audit(role_audit_emit, role_audit_emit_members);
 	if (server_start(d->srv, &err) != CARACAL_OK) {
 		log_error("daemon", "cannot start: %s", err.message);
 		goto stop;
@@ -359,7 +371,7 @@ stop:
 	server_stop(d->srv, DRAIN_MS);
 	audit_lifecycle(d, rc == 0 ? "daemon.stop" : "daemon.start_failed", "");
 	host_set_audit_emitter(NULL);
-	roles_set_audit(NULL);
+	roles_set_audit(NULL, NULL);
 	pthread_rwlock_wrlock(&audit_lock);
 	audit_writer *w = d->audit;
 	d->audit = NULL;

@@ -9,10 +9,22 @@
 #include <stdatomic.h>
 
 static _Atomic(role_audit_fn) audit_fn;
+static _Atomic(role_audit_members_fn) audit_members_fn;
 
-void roles_set_audit(role_audit_fn fn)
+void roles_set_audit(role_audit_fn fn, role_audit_members_fn members)
 {
 	atomic_store(&audit_fn, fn);
+	atomic_store(&audit_members_fn, members);
+}
+
+int role_audit_members(const char *zone_id, const char *event_type, const jsonw_member *fields,
+                       size_t n, caracal_error *err)
+{
+	role_audit_members_fn fn = atomic_load(&audit_members_fn);
+	if (fn == NULL)
+		return caracal_error_set(err, CARACAL_E_UNAVAIL,
+		                         "the audit pipeline is not running");
+	return fn(zone_id, event_type, fields, n, err);
 }
 
 int role_audit_take(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err)

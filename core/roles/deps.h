@@ -8,6 +8,7 @@
 #define CARACAL_ROLES_DEPS_H
 
 #include "daemon/workers.h"
+#include "util/jsonw.h"
 
 #include <jansson.h>
 
@@ -55,7 +56,13 @@ int role_application_find(const caracal_storage_ops *storage, void *tctx, const 
  * spares the copy. */
 typedef int (*role_audit_fn)(const char *zone_id, const char *event_type, json_t *fields,
                              caracal_error *err);
-void roles_set_audit(role_audit_fn fn);
+/* The same for an event given as members (audit_writer_emit_members): the
+ * hot path's events, written as canonical text without a jansson tree. */
+typedef int (*role_audit_members_fn)(const char *zone_id, const char *event_type,
+                                     const jsonw_member *fields, size_t n, caracal_error *err);
+void roles_set_audit(role_audit_fn fn, role_audit_members_fn members);
+int role_audit_members(const char *zone_id, const char *event_type, const jsonw_member *fields,
+                       size_t n, caracal_error *err);
 int role_audit(const char *zone_id, const char *event_type, json_t *fields, caracal_error *err);
 int role_audit_take(const char *zone_id, const char *event_type, json_t *fields,
                     caracal_error *err);

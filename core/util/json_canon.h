@@ -13,4 +13,15 @@
  * nesting deeper than the writer allows, a string that is not UTF-8). */
 char *json_canonical(const json_t *v, size_t *len);
 
+/* 1 when text (len bytes, no NUL needed) is already what json_canonical
+ * writes for the value it holds; 0 otherwise, including for canonical texts
+ * outside what the check reads (real numbers, object keys with escapes),
+ * which json_canonical_text canonicalises through jansson. */
+int json_canon_check(const char *text, size_t len);
+
+/* The canonical text of a JSON text: a copy when it is canonical already,
+ * else parsed (duplicate keys refused) and written canonically. malloc'd,
+ * NUL-terminated; NULL when text is not JSON or on failure. */
+char *json_canonical_text(const char *text, size_t len, size_t *out_len);
+
 #endif

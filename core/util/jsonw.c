@@ -2,7 +2,6 @@
 #include "util/jsonw.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,9 +304,17 @@ void jsonw_key(jsonw *w, const char *key)
 void jsonw_int(jsonw *w, int64_t v)
 {
 	value_prefix(w);
+	/* Digits from the end; the magnitude as unsigned, so INT64_MIN too. */
 	char num[24];
-	int n = snprintf(num, sizeof num, "%lld", (long long)v);
-	put(w, num, (size_t)n);
+	char *end = num + sizeof num, *p = end;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	put(w, p, (size_t)(end - p));
 }
 
 void jsonw_bool(jsonw *w, int v)
@@ -352,6 +359,41 @@ void jsonw_kint(jsonw *w, const char *key, int64_t v)
 {
 	jsonw_key(w, key);
 	jsonw_int(w, v);
+}
+
+void jsonw_object_sorted(jsonw *w, jsonw_member *m, size_t n)
+{
+	/* Insertion sort: objects here have a dozen members at most, and
+	 * strcmp compares as unsigned bytes, a prefix first. */
+	for (size_t i = 1; i < n; i++) {
+		jsonw_member x = m[i];
+		size_t j = i;
+		for (; j > 0 && strcmp(m[j - 1].key, x.key) > 0; j--)
+			m[j] = m[j - 1];
+		m[j] = x;
+	}
+	jsonw_object_begin(w);
+	for (size_t i = 0; i < n && !w->failed; i++) {
+		if (i > 0 && strcmp(m[i - 1].key, m[i].key) == 0) {
+			w->failed = 1;
+			break;
+		}
+		jsonw_key(w, m[i].key);
+		switch (m[i].kind) {
+		case JSONW_STR:
+			jsonw_str(w, m[i].s);
+			break;
+		case JSONW_INT:
+			jsonw_int(w, m[i].i);
+			break;
+		case JSONW_RAW:
+			jsonw_raw(w, m[i].s, m[i].len);
+			break;
+		default:
+			w->failed = 1;
+		}
+	}
+	jsonw_object_end(w);
 }
 
 char *jsonw_finish(jsonw *w, size_t *len)

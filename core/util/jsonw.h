@@ -58,6 +58,27 @@ void jsonw_raw(jsonw *w, const char *json, size_t len);
 /* An array of strings. */
 void jsonw_str_array(jsonw *w, const char *const *items, size_t n);
 
+/* One member of an object written by jsonw_object_sorted. */
+typedef enum jsonw_kind { JSONW_STR, JSONW_INT, JSONW_RAW } jsonw_kind;
+typedef struct jsonw_member {
+	const char *key;
+	jsonw_kind kind;
+	const char *s; /* STR: the string (NULL writes null); RAW: JSON text */
+	size_t len;    /* RAW: the length of s */
+	int64_t i;     /* INT */
+} jsonw_member;
+#define JSONW_MSTR(k, v) ((jsonw_member){.key = (k), .kind = JSONW_STR, .s = (v)})
+#define JSONW_MINT(k, v) ((jsonw_member){.key = (k), .kind = JSONW_INT, .i = (v)})
+#define JSONW_MRAW(k, v, n) ((jsonw_member){.key = (k), .kind = JSONW_RAW, .s = (v), .len = (n)})
+
+/* An object of n members in canonical order (keys by their bytes, the
+ * order json_canonical writes), whatever order m lists them in; m is sorted
+ * in place. Two members with one key fail the writer (a canonical object
+ * has each key once). With RAW values that are canonical JSON text
+ * (json_canon.h), the object is canonical too: how audit events are built
+ * without a jansson tree. */
+void jsonw_object_sorted(jsonw *w, jsonw_member *m, size_t n);
+
 /* Shorthands for "key": value inside an object. */
 void jsonw_kstr(jsonw *w, const char *key, const char *s);
 void jsonw_kint(jsonw *w, const char *key, int64_t v);

@@ -72,15 +72,32 @@ thread_cpu() {
 		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
 	done | sort
 }
+# PIN=1: the decision worker gets CPU 1 to itself; the loop thread, the audit
+# writer and wrk share CPU 0. The worker's CPU per mint is then measured
+# without the other threads evicting its caches between requests.
+wrk_pin=""
+if [ "${PIN:-0}" = 1 ]; then
+	for t in /proc/$pid/task/*; do
+		case "$(cat "$t/comm")" in
+		caracal-work0) taskset -pc 1 "${t##*/}" >/dev/null ;;
+		*) taskset -pc 0 "${t##*/}" >/dev/null ;;
+		esac
+	done
+	wrk_pin="taskset -c 0"
+fi
 thread_cpu >"$tmp/cpu.before"
 [ -n "${STRACE_OUT:-}" ] && { timeout 5 strace -f -c -o "$STRACE_OUT" -p $pid & }
 [ -n "${PERF_OUT:-}" ] && { perf record -F 999 ${PERF_CG:--g} -p $pid -o "$PERF_OUT" -- sleep $((secs - 1)) >/dev/null 2>&1 & }
 echo "== caracald mint, 1 worker, warm client" >&2
-wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" http://127.0.0.1:18580/oauth/2/token |
+$wrk_pin wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" http://127.0.0.1:18580/oauth/2/token |
 	tee "$tmp/wrk.out" >&2
 mints=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.out")
 total=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
 cold_after=$(cold)
+# Mints per group commit (core/roles/sts/mint_batch.c counters).
+metric() { curl -s http://127.0.0.1:18580/metrics | sed -n "s/^caracal_plugin_$1_total{.*label=\"$2\"} \([0-9]*\)/\1/p"; }
+batches=$(metric sts_mint_commits batch)
+batched=$(metric sts_mints_committed batched)
 thread_cpu >"$tmp/cpu.after"
 # CPU µs per mint by thread: what one worker could do with a core to itself
 # is 1e6 / worker_us_per_mint, whatever else shares the machine.
@@ -90,5 +107,5 @@ echo "== openssl speed -seconds 3 ecdsap256" >&2
 openssl speed -seconds 3 ecdsap256 2>/dev/null | tee "$tmp/speed.out" >&2
 signs=$(awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' "$tmp/speed.out")
 work_us=$(echo "$per_mint" | sed -n 's/.*work0_us_per_mint=\([0-9]*\).*/\1/p')
-echo "mint_rps=$mints ecdsap256_sign_per_s=$signs ratio=$(echo "$mints $signs" | awk '{printf "%.2f", $1/$2}') cold_argon2_during_run=$((cold_after - cold_before))"
+echo "mint_rps=$mints ecdsap256_sign_per_s=$signs ratio=$(echo "$mints $signs" | awk '{printf "%.2f", $1/$2}') cold_argon2_during_run=$((cold_after - cold_before)) mints_per_commit=$(awk -v b="${batches:-0}" -v m="${batched:-0}" 'BEGIN {printf "%.1f", (b > 0 ? m / b : 1)}')"
 echo "${per_mint}one_worker_capacity_per_s=$(awk -v u="${work_us:-0}" 'BEGIN {printf "%.0f", (u > 0 ? 1e6 / u : 0)}') capacity_ratio=$(awk -v u="${work_us:-0}" -v s="$signs" 'BEGIN {printf "%.2f", (u > 0 ? 1e6 / u / s : 0)}')"

@@ -13,6 +13,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int has_real(const json_t *v)
+{
+	size_t i;
+	const char *k;
+	json_t *x;
+	if (json_is_real(v))
+		return 1;
+	json_array_foreach(v, i, x) if (has_real(x)) return 1;
+	json_object_foreach((json_t *)v, k, x) if (has_real(x)) return 1;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	jsonw w;
@@ -42,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(doc);
 
 	json_t *parsed = json_loadb((const char *)data, size, JSON_DECODE_ANY, &je);
+	/* json_canon_check says yes only to what json_canonical writes back
+	 * unchanged (and jansson reads without JSON_ALLOW_NUL). */
+	int canonical = json_canon_check((const char *)data, size);
+	if (canonical && parsed == NULL)
+		abort();
 	if (parsed != NULL) {
 		size_t clen = 0;
 		char *canon = json_canonical(parsed, &clen);
@@ -49,6 +66,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The writer nests at most JSONW_MAX_DEPTH deep; deeper input may fail. */
 		if (canon != NULL &&
 		    (expect == NULL || strcmp(canon, expect) != 0 || clen != strlen(expect)))
+			abort();
+		if (canonical && (canon == NULL || clen != size || memcmp(canon, data, size) != 0))
+			abort();
+		/* The converse where the check claims to know: text that is its own
+		 * canonical form, without escapes (in keys) or real numbers. */
+		if (!canonical && canon != NULL && clen == size && memcmp(canon, data, size) == 0 &&
+		    memchr(data, '\\', size) == NULL && !has_real(parsed))
 			abort();
 		free(canon);
 		free(expect);

@@ -257,6 +257,149 @@ static void test_canonical_matches_jansson(void **state)
 	json_decref(o);
 }
 
+static void test_sorted_members(void **state)
+{
+	(void)state;
+	jsonw_member m[] = {
+	    JSONW_MSTR("zone_id", "z"), JSONW_MINT("at", -7),    JSONW_MRAW("list", "[1]", 3),
+	    JSONW_MSTR("a", NULL),      JSONW_MSTR("ab", "x\n"),
+	};
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_object_sorted(&w, m, sizeof m / sizeof m[0]);
+	size_t len = 0;
+	char *doc = jsonw_finish(&w, &len);
+	assert_non_null(doc);
+	assert_string_equal(
+	    doc, "{\"a\":null,\"ab\":\"x\\n\",\"at\":-7,\"list\":[1],\"zone_id\":\"z\"}");
+	/* What json_canonical writes for the same object. */
+	json_error_t je;
+	json_t *v = json_loads(doc, 0, &je);
+	char *canon = json_canonical(v, NULL);
+	assert_string_equal(canon, doc);
+	free(canon);
+	json_decref(v);
+	free(doc);
+
+	/* A key given twice fails the document. */
+	jsonw_member dup[] = {JSONW_MINT("k", 1), JSONW_MSTR("j", "x"), JSONW_MINT("k", 2)};
+	jsonw_init(&w);
+	jsonw_object_sorted(&w, dup, 3);
+	assert_null(jsonw_finish(&w, NULL));
+	/* So does a string that is not UTF-8, and an empty raw value. */
+	jsonw_member bad[] = {JSONW_MSTR("s", "\xff")};
+	jsonw_init(&w);
+	jsonw_object_sorted(&w, bad, 1);
+	assert_null(jsonw_finish(&w, NULL));
+	jsonw_member raw[] = {JSONW_MRAW("r", "", 0)};
+	jsonw_init(&w);
+	jsonw_object_sorted(&w, raw, 1);
+	assert_null(jsonw_finish(&w, NULL));
+	/* No members: {}. */
+	jsonw_init(&w);
+	jsonw_object_sorted(&w, NULL, 0);
+	doc = jsonw_finish(&w, NULL);
+	assert_string_equal(doc, "{}");
+	free(doc);
+}
+
+static void test_canon_check(void **state)
+{
+	(void)state;
+	static const char *const canonical[] = {
+	    "[]",
+	    "{}",
+	    "0",
+	    "-1",
+	    "9223372036854775807",
+	    "-9223372036854775808",
+	    "true",
+	    "false",
+	    "null",
+	    "\"\"",
+	    "[{\"policy\":\"p\"}]",
+	    "{\"\":1,\"a\":2,\"ab\":3,\"b\":{}}",
+	    "\"\\\"\\\\\\n\\r\\t\\b\\f\\u001F\\u0001\"",
+	    "\"\xc3\xa9\xe2\x80\xa8\x7f/\"",
+	    "[[[1,[2]],{\"x\":[]}],\"s\"]",
+	};
+	for (size_t i = 0; i < sizeof canonical / sizeof canonical[0]; i++) {
+		const char *t = canonical[i];
+		assert_true(json_canon_check(t, strlen(t)));
+		/* And jansson agrees that it is canonical. */
+		json_error_t je;
+		json_t *v = json_loadb(t, strlen(t), JSON_DECODE_ANY, &je);
+		assert_non_null(v);
+		char *canon = json_canonical(v, NULL);
+		assert_string_equal(canon, t);
+		free(canon);
+		json_decref(v);
+		/* json_canonical_text copies it as it is. */
+		size_t len = 0;
+		char *copy = json_canonical_text(t, strlen(t), &len);
+		assert_string_equal(copy, t);
+		assert_int_equal(len, strlen(t));
+		free(copy);
+	}
+	static const char *const not_canonical[] = {
+	    "",
+	    " []",
+	    "[] ",
+	    "[1, 2]",
+	    "{\"b\":1,\"a\":2}",
+	    "{\"a\":1,\"a\":2}",
+	    "01",
+	    "-0",
+	    "+1",
+	    "1.5",
+	    "1e3",
+	    "9223372036854775808",
+	    "-9223372036854775809",
+	    "\"\\/\"",
+	    "\"\\u0041\"",
+	    "\"\\u000a\"",
+	    "\"\\u000A\"",
+	    "\"\\u001f\"",
+	    "\"\\u0000\"",
+	    "\"\x01\"",
+	    "\"\xff\"",
+	    "\"\xed\xa0\x80\"",
+	    "\"\xc0\xaf\"",
+	    "[1,]",
+	    "[,1]",
+	    "{\"a\"}",
+	    "{\"a\":}",
+	    "[",
+	    "\"abc",
+	    "tru",
+	    "nul",
+	    "[true false]",
+	    "{\"\\n\":1}",
+	    "[]]",
+	};
+	for (size_t i = 0; i < sizeof not_canonical / sizeof not_canonical[0]; i++)
+		assert_false(json_canon_check(not_canonical[i], strlen(not_canonical[i])));
+	assert_false(json_canon_check(NULL, 0));
+	/* Nesting past the writer's depth is not the check's to accept. */
+	char deep[2 * (JSONW_MAX_DEPTH + 1) + 1];
+	memset(deep, '[', JSONW_MAX_DEPTH + 1);
+	memset(deep + JSONW_MAX_DEPTH + 1, ']', JSONW_MAX_DEPTH + 1);
+	assert_false(json_canon_check(deep, sizeof deep - 1));
+	assert_true(json_canon_check(deep + 1, sizeof deep - 3));
+
+	/* Not canonical but JSON: canonicalised through jansson. */
+	size_t len = 0;
+	char *c = json_canonical_text("{ \"b\" : [1, 2], \"a\": \"\\u0041\" }", 31, &len);
+	assert_non_null(c);
+	assert_string_equal(c, "{\"a\":\"A\",\"b\":[1,2]}");
+	assert_int_equal(len, strlen(c));
+	free(c);
+	/* Not JSON, or a duplicate key: NULL. */
+	assert_null(json_canonical_text("[1,", 3, &len));
+	assert_null(json_canonical_text("{\"a\":1, \"a\":2}", 15, &len));
+	assert_null(json_canonical_text(NULL, 0, &len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +410,8 @@ int main(void)
 	    cmocka_unit_test(test_large_document_grows),
 	    cmocka_unit_test(test_presized_and_escape_heavy),
 	    cmocka_unit_test(test_canonical_matches_jansson),
+	    cmocka_unit_test(test_sorted_members),
+	    cmocka_unit_test(test_canon_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ void sts_federation_exchange(struct token_job *job, const role_deps *deps,
 	    sts_present(f->agent_session_id) || sts_present(f->delegation_edge_id) ||
 	    sts_present(f->approval_id)) {
 		if (sts_audit_exchange(job, "deny", "subject_federation_invalid", NULL, NULL, NULL,
-		                       &err) != CARACAL_OK) {
+		                       0, &err) != CARACAL_OK) {
 			sts_audit_lost(job, &err);
 			return;
 		}
@@ -57,8 +57,9 @@ void sts_federation_exchange(struct token_job *job, const role_deps *deps,
 	}
 	if (fr != STS_FEDERATION_OK) {
 		log_info("sts", "request %s: id_token refused: %s", job->request_id, why);
+		const jsonw_member reason = JSONW_MSTR("reason", why);
 		if (sts_audit_exchange(job, "deny", "subject_federation_rejected", NULL, NULL,
-		                       json_pack("{s:s}", "reason", why), &err) != CARACAL_OK) {
+		                       &reason, 1, &err) != CARACAL_OK) {
 			sts_audit_lost(job, &err);
 			return;
 		}
@@ -93,9 +94,10 @@ void sts_federation_exchange(struct token_job *job, const role_deps *deps,
 	    .ttl_s = ttl,
 	    .now_us = now_us,
 	    .record_claims_json = claims_copy,
-	    .determining = json_pack("[{s:s}]", "policy", "caracal-subject-federation"),
-	    .audit_extra =
-	        json_pack("{s:s, s:s}", "subject_kind", "user", "federated_user_issuer", issuer),
+	    .determining = "[{\"policy\":\"caracal-subject-federation\"}]",
+	    .audit_extra = {JSONW_MSTR("subject_kind", "user"),
+	                    JSONW_MSTR("federated_user_issuer", issuer)},
+	    .audit_extra_count = 2,
 	};
 	sts_issue(job, deps, &is);
 }
@@ -152,9 +154,9 @@ void sts_control_exchange(struct token_job *job, const role_deps *deps,
 	    sts_control_key_allows(&app->traits, scopes, nscopes, now_us / 1000000, &max_ttl, why,
 	                           sizeof why) != 0) {
 		log_info("sts", "request %s: control audience refused: %s", job->request_id, why);
+		const jsonw_member reason = JSONW_MSTR("reason", why);
 		if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key",
-		                       audience, NULL, json_pack("{s:s}", "reason", why),
-		                       &err) != CARACAL_OK) {
+		                       audience, NULL, &reason, 1, &err) != CARACAL_OK) {
 			sts_audit_lost(job, &err);
 			return;
 		}
@@ -180,7 +182,7 @@ void sts_control_exchange(struct token_job *job, const role_deps *deps,
 	    .ttl_s = ttl,
 	    .now_us = now_us,
 	    .record_claims_json = "{}",
-	    .determining = json_pack("[{s:s}]", "policy", "control-key"),
+	    .determining = "[{\"policy\":\"control-key\"}]",
 	};
 	sts_issue(job, deps, &is);
 }

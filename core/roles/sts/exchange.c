@@ -54,28 +54,59 @@ void sts_audit_lost(struct token_job *job, const caracal_error *cause)
 	job->audit_lost = 1;
 }
 
-/* One token_exchange event. Returns OK or the emit failure (the caller then
- * answers 500: evidence that cannot be recorded means no token). */
 int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
-                       const char *resource, json_t *determining, json_t *extra, caracal_error *err)
+                       const char *resource, const char *determining, const jsonw_member *extra,
+                       size_t n_extra, caracal_error *err)
 {
 	const sts_form *f = &job->form;
 	if (strcmp(decision, "deny") == 0)
 		job->denial_audited = 1;
-	json_t *meta = json_pack("{s:s, s:s, s:s?}", "application_id",
-	                         f->application_id ? f->application_id : "", "requested_scopes",
-	                         f->scope ? f->scope : "", "resource", resource);
-	if (extra != NULL) {
-		json_object_update(meta, extra);
-		json_decref(extra);
-	}
-	json_t *fields =
-	    json_pack("{s:s, s:s, s:s, s:o, s:o}", "request_id", job->request_id, "decision",
-	              decision, "evaluation_status", status, "determining_policies",
-	              determining != NULL ? determining : json_array(), "metadata", meta);
-	if (fields == NULL)
-		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
-	return role_audit_take(job->zone, "token_exchange", fields, err);
+	if (n_extra > STS_AUDIT_EXTRA_MAX)
+		return caracal_error_set(err, CARACAL_E_INVAL, "too many audit metadata members");
+	jsonw_member meta[STS_AUDIT_EXTRA_MAX + 3];
+	size_t n = 0;
+	meta[n++] = JSONW_MSTR("application_id", f->application_id ? f->application_id : "");
+	meta[n++] = JSONW_MSTR("requested_scopes", f->scope ? f->scope : "");
+	meta[n++] = JSONW_MSTR("resource", resource);
+	for (size_t i = 0; i < n_extra; i++)
+		meta[n++] = extra[i];
+	jsonw w;
+	jsonw_init_cap(&w, 384 + (f->scope != NULL ? strlen(f->scope) : 0));
+	jsonw_object_sorted(&w, meta, n);
+	size_t meta_len;
+	char *meta_text = jsonw_finish(&w, &meta_len);
+	if (meta_text == NULL)
+		return caracal_error_set(err, CARACAL_E_INVAL,
+		                         "cannot build audit event: a metadata member given "
+		                         "twice or not UTF-8");
+	if (determining == NULL)
+		determining = "[]";
+	const jsonw_member fields[] = {
+	    JSONW_MSTR("request_id", job->request_id),
+	    JSONW_MSTR("decision", decision),
+	    JSONW_MSTR("evaluation_status", status),
+	    JSONW_MRAW("determining_policies", determining, strlen(determining)),
+	    JSONW_MRAW("metadata", meta_text, meta_len),
+	};
+	int rc = role_audit_members(job->zone, "token_exchange", fields,
+	                            sizeof fields / sizeof fields[0], err);
+	free(meta_text);
+	return rc;
+}
+
+const char *sts_str_array_text(caracal_arena *arena, const char *const *items, size_t n,
+                               size_t *len)
+{
+	jsonw w;
+	jsonw_init(&w);
+	jsonw_str_array(&w, items, n);
+	size_t l;
+	char *text = jsonw_finish(&w, &l);
+	const char *copy = text != NULL ? arena_strndup(arena, text, l) : NULL;
+	free(text);
+	if (copy != NULL && len != NULL)
+		*len = l;
+	return copy;
 }
 
 size_t sts_split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,

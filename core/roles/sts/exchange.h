@@ -16,6 +16,7 @@
 
 #include "daemon/server.h"
 #include "util/arena.h"
+#include "util/jsonw.h"
 #include "util/uuid.h"
 
 #include <jansson.h>
@@ -86,8 +87,10 @@ struct issuance {
 	int64_t now_us;
 	const char *approval_id;        /* consumed with the record; NULL: none */
 	const char *record_claims_json; /* stored with the authority record */
-	json_t *determining;            /* audit: reference taken; NULL: none */
-	json_t *audit_extra;            /* audit metadata: reference taken; NULL: none */
+	const char *determining;        /* audit: canonical JSON text; NULL: [] */
+	/* More metadata of the issued event (borrowed; copied when parked). */
+	jsonw_member audit_extra[3];
+	size_t audit_extra_count;
 	/* use=resource: aud is the target; otherwise [issuer]. */
 	const char *root_sid;             /* NULL: the new record's own id */
 	const char *parent_id;            /* the presented record (use=resource); NULL: none */
@@ -108,9 +111,20 @@ struct issuance {
 void sts_set_json(struct token_job *job, int status, json_t *body);
 void sts_set_error(struct token_job *job, int status, const char *error, const char *description);
 void sts_audit_lost(struct token_job *job, const caracal_error *cause);
+/* Most metadata members a token_exchange event takes beside its own. */
+#define STS_AUDIT_EXTRA_MAX 8
+/* One token_exchange event (§6), written as canonical text without a jansson
+ * tree (a mint emits two). determining: canonical JSON text (NULL: []);
+ * extra: further metadata members, borrowed (RAW values canonical JSON).
+ * Returns OK or the failure to queue it (the caller then answers 500:
+ * evidence that cannot be recorded means no token). */
 int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
-                       const char *resource, json_t *determining, json_t *extra,
-                       caracal_error *err);
+                       const char *resource, const char *determining, const jsonw_member *extra,
+                       size_t n_extra, caracal_error *err);
+/* items as a JSON array of strings, copied into arena ("[]" for none); NULL
+ * when out of memory or an item is not UTF-8. */
+const char *sts_str_array_text(caracal_arena *arena, const char *const *items, size_t n,
+                               size_t *len);
 size_t sts_split_scopes(caracal_arena *arena, const char *scope, const char **out, size_t max,
                         int *overflow);
 json_t *sts_array_of(const char *const *items, size_t n);
@@ -158,8 +172,12 @@ struct pending_mint {
 	const char *zone, *app_id;
 	const char *consumed_approval; /* audited as step_up_consumed; NULL: none */
 	int reissued;
-	json_t *determining, *extra; /* for the issued event (owned) */
-	char *body;                  /* the 200 answer (malloc'd, owned) */
+	/* For the issued event, in the job's arena: determining (canonical
+	 * JSON, NULL: []) and the metadata beside the exchange's own. */
+	const char *determining;
+	jsonw_member extra[STS_AUDIT_EXTRA_MAX];
+	size_t nextra;
+	char *body; /* the 200 answer (malloc'd, owned) */
 	size_t body_len;
 	/* How a parked exchange is handed back once finished: server_complete
 	 * (NULL), or a test's. */

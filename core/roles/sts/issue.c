@@ -66,19 +66,18 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	caracal_error err = {0};
 	caracal_arena *arena = job->arena;
 	const settings *st = deps->settings;
-	json_t *determining = is->determining, *audit_extra = is->audit_extra;
 	int64_t iat = is->now_us / 1000000;
 	int64_t ttl = is->ttl_s;
 	char sid[UUID_TEXT_LEN + 1], jti[UUID_TEXT_LEN + 1];
 	if (uuid_v7(sid) != 0 || uuid_v7(jti) != 0) {
 		sts_set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
+		return;
 	}
 	if (is->reissue != NULL) {
 		int64_t left = (is->reissue->expires_at_us - is->now_us) / 1000000;
 		if (left <= 0) {
 			sts_set_error(job, 409, "approval_consumed", "approval already consumed");
-			goto out;
+			return;
 		}
 		if (left < ttl)
 			ttl = left;
@@ -126,11 +125,11 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: signing: %s", job->request_id, err.message);
 		/* err now takes the audit's failure, which audit_failed reports. */
-		if (sts_audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, &err) !=
+		if (sts_audit_exchange(job, "deny", "signing_failed", NULL, NULL, NULL, 0, &err) !=
 		    CARACAL_OK)
 			goto audit_failed;
 		sts_set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
+		return;
 	}
 
 	/* §2.14, §2.9, §2.4 step 15: the jti registered once, the approval
@@ -142,19 +141,11 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 	struct pending_mint *p = arena_alloc(arena, sizeof *p);
 	if (p == NULL || pending_fill(p, job, is, sid, jti, exp, ttl, jws) != 0) {
 		sts_set_error(job, 500, "internal_error", "token issuance failed");
-		goto out;
+		return;
 	}
-	p->determining = determining;
-	p->extra = json_pack("{s:s, s:s, s:I}", "authority_record_id", sid, "jti", jti,
-	                     "expires_at", (json_int_t)exp);
-	if (p->extra != NULL && is->target != NULL)
-		json_object_set_new(p->extra, "target", sts_array_of(is->target, is->target_count));
-	if (p->extra != NULL && audit_extra != NULL)
-		json_object_update(p->extra, audit_extra);
-	determining = NULL; /* the pending mint holds it now */
 
 	if (is->reissue == NULL && sts_mint_batch_add(deps, p))
-		goto out; /* parked: finished by the batch */
+		return; /* parked: finished by the batch */
 	int conflict = 0;
 	if (is->reissue != NULL) {
 		rc = deps->storage->single_use_claim(deps->storage_tctx, is->zone, p->jti_key,
@@ -165,13 +156,42 @@ void sts_issue(struct token_job *job, const role_deps *deps, const struct issuan
 		rc = mint_persist(deps->storage, deps->storage_tctx, &p->mw, &conflict, &err);
 	}
 	sts_mint_finish(p, deps, rc, conflict, &err);
-	goto out;
+	return;
 
 audit_failed:
 	sts_audit_lost(job, &err); /* evidence that cannot be recorded: no token (§2.4) */
-out:
-	json_decref(determining);
-	json_decref(audit_extra);
+}
+
+/* The issued event's own metadata and determining policies, copied. */
+static int pending_audit_fill(struct pending_mint *p, caracal_arena *a, const struct issuance *is,
+                              int64_t exp)
+{
+	p->nextra = 0;
+	p->extra[p->nextra++] = JSONW_MSTR("authority_record_id", p->sid);
+	p->extra[p->nextra++] = JSONW_MSTR("jti", p->jti);
+	p->extra[p->nextra++] = JSONW_MINT("expires_at", exp);
+	if (is->target != NULL) {
+		size_t len = 0;
+		const char *t = sts_str_array_text(a, is->target, is->target_count, &len);
+		if (t == NULL)
+			return -1;
+		p->extra[p->nextra++] = JSONW_MRAW("target", t, len);
+	}
+	if (is->audit_extra_count > STS_AUDIT_EXTRA_MAX - p->nextra)
+		return -1;
+	for (size_t i = 0; i < is->audit_extra_count; i++) {
+		jsonw_member m = is->audit_extra[i];
+		if (m.kind == JSONW_STR && m.s != NULL &&
+		    (m.s = arena_strndup(a, m.s, strlen(m.s))) == NULL)
+			return -1;
+		if (m.kind == JSONW_RAW && (m.s = arena_strndup(a, m.s, m.len)) == NULL)
+			return -1;
+		p->extra[p->nextra++] = m; /* keys are static strings */
+	}
+	p->determining = is->determining != NULL
+	                     ? arena_strndup(a, is->determining, strlen(is->determining))
+	                     : NULL;
+	return is->determining != NULL && p->determining == NULL ? -1 : 0;
 }
 
 /* The writes, the answer and what the audit needs after the writes, copied
@@ -236,7 +256,14 @@ static int pending_fill(struct pending_mint *p, struct token_job *job, const str
 		write_upstreams(&w, is->upstreams, is->upstream_count, exp);
 	jsonw_object_end(&w);
 	p->body = jsonw_finish(&w, &p->body_len);
-	return p->body != NULL ? 0 : -1;
+	if (p->body == NULL)
+		return -1;
+	if (pending_audit_fill(p, a, is, exp) != 0) {
+		free(p->body);
+		p->body = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int conflict,
@@ -262,7 +289,7 @@ void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int 
 			 * presented mandate had been refused (§2.6), and evidence of
 			 * it, since the policy's allow is already in the chain. */
 			if (sts_audit_exchange(job, "deny", "parent_record_inactive", NULL, NULL,
-			                       NULL, &err) != CARACAL_OK)
+			                       NULL, 0, &err) != CARACAL_OK)
 				goto audit_failed;
 			sts_set_error(job, 403, "access_denied",
 			              "authority record inactive or expired");
@@ -283,8 +310,8 @@ void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int 
 			goto audit_failed;
 		}
 	}
-	rc = sts_audit_exchange(job, "allow", "issued", NULL, p->determining, p->extra, &err);
-	p->determining = p->extra = NULL; /* audit_exchange took them */
+	rc = sts_audit_exchange(job, "allow", "issued", NULL, p->determining, p->extra, p->nextra,
+	                        &err);
 	if (rc != CARACAL_OK) {
 		withdraw_record(job, deps, p->zone, p->sid, "audit_unavailable");
 		goto audit_failed;
@@ -302,7 +329,4 @@ audit_failed:
 out:
 	free(p->body);
 	p->body = NULL;
-	json_decref(p->determining);
-	json_decref(p->extra);
-	p->determining = p->extra = NULL;
 }

@@ -33,6 +33,7 @@
 #include "daemon/server.h"
 #include "util/arena.h"
 #include "util/clock.h"
+#include "util/json_canon.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/uuid.h"
@@ -298,7 +299,7 @@ static void remember_denial(struct evaluation *ev, const char *why)
 static enum step skip(struct evaluation *ev, const char *ident, const char *why)
 {
 	remember_denial(ev, why);
-	if (sts_audit_exchange(ev->job, "deny", why, ident, NULL, NULL, &ev->err) != CARACAL_OK)
+	if (sts_audit_exchange(ev->job, "deny", why, ident, NULL, NULL, 0, &ev->err) != CARACAL_OK)
 		return STEP_AUDIT_FAILED;
 	return STEP_NEXT;
 }
@@ -307,7 +308,7 @@ static enum step skip(struct evaluation *ev, const char *ident, const char *why)
  * exchange: 503, audited. */
 static enum step policy_failed(struct evaluation *ev, const char *ident)
 {
-	if (sts_audit_exchange(ev->job, "deny", "policy_eval_failed", ident, NULL, NULL,
+	if (sts_audit_exchange(ev->job, "deny", "policy_eval_failed", ident, NULL, NULL, 0,
 	                       &ev->err) != CARACAL_OK)
 		return STEP_AUDIT_FAILED;
 	sts_set_error(ev->job, 503, "policy_eval_failed", "policy evaluation failed");
@@ -320,7 +321,8 @@ static enum step apply_decision(struct evaluation *ev, const char *ident,
                                 const caracal_resource *res, const caracal_policy_decision *dec)
 {
 	json_error_t je;
-	json_t *reasons = dec->reasons.ptr != NULL
+	/* The reasons matter to a denial only (its status is the first). */
+	json_t *reasons = dec->effect != CARACAL_EFFECT_ALLOW && dec->reasons.ptr != NULL
 	                      ? json_loadb(dec->reasons.ptr, dec->reasons.len, 0, &je)
 	                      : NULL;
 	const char *first_reason = NULL;
@@ -352,10 +354,22 @@ static enum step apply_decision(struct evaluation *ev, const char *ident,
 		log_error("sts", "request %s: unreadable policy obligations", ev->job->request_id);
 		return policy_failed(ev, ident);
 	}
-	json_t *determining =
-	    dec->determining_policies.ptr != NULL
-	        ? json_loadb(dec->determining_policies.ptr, dec->determining_policies.len, 0, &je)
-	        : NULL;
+	/* The determining policies go into the evidence as the engine gave them
+	 * when that is canonical JSON already (policy_rules' is), else
+	 * canonicalised; evidence the core cannot read is a policy failure. */
+	char *determining = NULL;
+	if (dec->determining_policies.ptr != NULL && dec->determining_policies.len > 0) {
+		size_t len;
+		determining = json_canonical_text(dec->determining_policies.ptr,
+		                                  dec->determining_policies.len, &len);
+		if (determining == NULL || determining[0] != '[') {
+			free(determining);
+			json_decref(reasons);
+			log_error("sts", "request %s: unreadable determining policies",
+			          ev->job->request_id);
+			return policy_failed(ev, ident);
+		}
+	}
 	const char *decision = "allow", *status = "complete";
 	if (dec->effect == CARACAL_EFFECT_ALLOW) {
 		ev->granted[ev->ngranted++] =
@@ -373,9 +387,10 @@ static enum step apply_decision(struct evaluation *ev, const char *ident,
 		             : (first_reason != NULL ? first_reason : "denied");
 		remember_denial(ev, status);
 	}
-	int rc = sts_audit_exchange(
-	    ev->job, decision, status, ident, determining,
-	    json_pack("{s:s?}", "policy_version_id", dec->policy_version_id), &ev->err);
+	const jsonw_member version = JSONW_MSTR("policy_version_id", dec->policy_version_id);
+	int rc = sts_audit_exchange(ev->job, decision, status, ident, determining, &version, 1,
+	                            &ev->err);
+	free(determining);
 	json_decref(reasons); /* after the audit: status may point into it */
 	return rc == CARACAL_OK ? STEP_NEXT : STEP_AUDIT_FAILED;
 }
@@ -390,7 +405,7 @@ static enum step evaluate_resource(struct evaluation *ev, const char *ident)
 	caracal_resource res = {.size = sizeof res};
 	int rc = sts_config_resource(&job->config, ev->zone, ident, &res, &err);
 	if (rc == CARACAL_E_NOTFOUND) {
-		if (sts_audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL,
+		if (sts_audit_exchange(job, "deny", "resource_not_found", ident, NULL, NULL, 0,
 		                       &ev->err) != CARACAL_OK)
 			return STEP_AUDIT_FAILED;
 		return STEP_NEXT;
@@ -406,7 +421,7 @@ static enum step evaluate_resource(struct evaluation *ev, const char *ident)
 	if (res.identifier != NULL &&
 	    strcmp(res.identifier, deps->settings->control_audience) == 0) {
 		if (sts_audit_exchange(job, "deny", "control_resource_requires_control_key", ident,
-		                       NULL, NULL, &ev->err) != CARACAL_OK)
+		                       NULL, NULL, 0, &ev->err) != CARACAL_OK)
 			return STEP_AUDIT_FAILED;
 		sts_set_error(job, 403, "access_denied",
 		              "the control audience requires a control key");
@@ -441,9 +456,9 @@ static enum step evaluate_resource(struct evaluation *ev, const char *ident)
 	if (ev->gw && res.operation_enforcement != NULL &&
 	    strcmp(res.operation_enforcement, "enforced") == 0 &&
 	    !operation_permitted(&res, f->request_method, f->request_path, ev->token_scope)) {
-		if (sts_audit_exchange(job, "deny", "operation_not_permitted", ident, NULL,
-		                       json_pack("{s:s?, s:s?}", "method", f->request_method,
-		                                 "path", f->request_path),
+		const jsonw_member op[] = {JSONW_MSTR("method", f->request_method),
+		                           JSONW_MSTR("path", f->request_path)};
+		if (sts_audit_exchange(job, "deny", "operation_not_permitted", ident, NULL, op, 2,
 		                       &ev->err) != CARACAL_OK)
 			return STEP_AUDIT_FAILED;
 		sts_set_error(job, 403, "operation_not_permitted",
@@ -701,9 +716,9 @@ static void exchange_run(deferred_work *dw, worker_ctx *wc)
 		    strcmp(held.binding_hex, binding) != 0) {
 			jwt_free(&subject);
 			caracal_error ae = {0};
+			const jsonw_member challenge = JSONW_MSTR("challenge_id", approval_id);
 			if (sts_audit_exchange(job, "deny", "approval_invalid", NULL, NULL,
-			                       json_pack("{s:s}", "challenge_id", approval_id),
-			                       &ae) != CARACAL_OK) {
+			                       &challenge, 1, &ae) != CARACAL_OK) {
 				sts_audit_lost(job, &ae);
 				return;
 			}
@@ -822,10 +837,16 @@ evaluate:
 	}
 
 	if (ngranted == 0) {
-		json_t *requested = sts_array_of(f->resources, f->resource_count);
-		if (sts_audit_exchange(job, "deny", "exchange_denied", NULL, NULL,
-		                       json_pack("{s:o}", "requested", requested),
-		                       &err) != CARACAL_OK)
+		size_t requested_len = 0;
+		const char *requested =
+		    sts_str_array_text(arena, f->resources, f->resource_count, &requested_len);
+		const jsonw_member req = JSONW_MRAW("requested", requested, requested_len);
+		if (requested == NULL) {
+			caracal_error_set(&err, CARACAL_E_NOMEM, "cannot build audit event");
+			goto audit_failed;
+		}
+		if (sts_audit_exchange(job, "deny", "exchange_denied", NULL, NULL, &req, 1, &err) !=
+		    CARACAL_OK)
 			goto audit_failed;
 		char desc[192];
 		if (deny_reason[0] != '\0')
@@ -886,11 +907,10 @@ evaluate:
 	    .delegation = deleg.has_edge ? &deleg : NULL,
 	    .upstreams = gw ? granted : NULL,
 	    .upstream_count = gw ? ngranted : 0,
-	    .audit_extra = deleg.has_edge
-	                       ? json_pack("{s:s, s:s, s:I}", "agent_session_id", deleg.target.id,
-	                                   "delegation_edge_id", deleg.edge.id,
-	                                   "delegation_hop_count", (json_int_t)deleg.path_len)
-	                       : NULL,
+	    .audit_extra = {JSONW_MSTR("agent_session_id", deleg.target.id),
+	                    JSONW_MSTR("delegation_edge_id", deleg.edge.id),
+	                    JSONW_MINT("delegation_hop_count", (int64_t)deleg.path_len)},
+	    .audit_extra_count = deleg.has_edge ? 3 : 0,
 	};
 	sts_issue(job, &deps, &is);
 	goto out;
@@ -911,7 +931,8 @@ void sts_exchange_settled(struct token_job *job)
 	    job->error_code == NULL)
 		return;
 	caracal_error err = {0};
-	if (sts_audit_exchange(job, "deny", job->error_code, NULL, NULL, NULL, &err) != CARACAL_OK)
+	if (sts_audit_exchange(job, "deny", job->error_code, NULL, NULL, NULL, 0, &err) !=
+	    CARACAL_OK)
 		log_error("sts", "request %s: the failure could not be audited: %s",
 		          job->request_id, err.message);
 }
