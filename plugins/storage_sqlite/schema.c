@@ -300,6 +300,51 @@ static const char migration_3[] =
     "ALTER TABLE authority_records_v3 RENAME TO authority_records;"
     "CREATE INDEX authority_records_parent ON authority_records(zone_id, parent_id)"
     " WHERE parent_id IS NOT NULL;";
+
+/* The two tables every mint writes, each as one b-tree (WITHOUT ROWID):
+ * authority_records was a rowid table plus an index on id plus one on
+ * (zone_id, id), single_use_ids a rowid table plus its key's index; a group
+ * commit wrote a leaf of each, so a mint cost five b-tree inserts and their
+ * pages in the WAL. A record is now keyed by (zone_id, id), which is how
+ * every query and reference names it (the composite foreign keys need
+ * nothing more); its id is a UUIDv7 unique in practice across zones too.
+ * Same columns, same rules, same data. */
+static const char migration_4[] =
+    "CREATE TABLE authority_records_v4 ("
+    " id TEXT NOT NULL CHECK (id <> ''),"
+    " zone_id TEXT NOT NULL REFERENCES zones(id),"
+    " session_type TEXT NOT NULL CHECK (session_type = 'user' OR session_type = 'application'),"
+    " subject_id TEXT NOT NULL,"
+    " parent_id TEXT CHECK (parent_id IS NULL OR parent_id <> id),"
+    " status TEXT NOT NULL DEFAULT 'active'"
+    "  CHECK (status = 'active' OR status = 'revoked' OR status = 'expired'),"
+    " expires_at_us INTEGER NOT NULL,"
+    " authenticated_at_us INTEGER,"
+    " claims_json TEXT " JSON_OPT("claims_json") ","
+    " revoked_at_us INTEGER,"
+    " revoked_reason TEXT,"
+    " PRIMARY KEY (zone_id, id),"
+    " FOREIGN KEY (zone_id, parent_id) REFERENCES authority_records(zone_id, id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO authority_records_v4(id, zone_id, session_type, subject_id, parent_id, status,"
+    " expires_at_us, authenticated_at_us, claims_json, revoked_at_us, revoked_reason)"
+    " SELECT id, zone_id, session_type, subject_id, parent_id, status, expires_at_us,"
+    " authenticated_at_us, claims_json, revoked_at_us, revoked_reason FROM authority_records;"
+    "DROP TABLE authority_records;"
+    "ALTER TABLE authority_records_v4 RENAME TO authority_records;"
+    "CREATE INDEX authority_records_parent ON authority_records(zone_id, parent_id)"
+    " WHERE parent_id IS NOT NULL;"
+    "CREATE TABLE single_use_ids_v4 ("
+    " zone_id TEXT NOT NULL REFERENCES zones(id),"
+    " id TEXT NOT NULL CHECK (id <> ''),"
+    " expires_at_us INTEGER NOT NULL,"
+    " PRIMARY KEY (zone_id, id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO single_use_ids_v4(zone_id, id, expires_at_us)"
+    " SELECT zone_id, id, expires_at_us FROM single_use_ids;"
+    "DROP TABLE single_use_ids;"
+    "ALTER TABLE single_use_ids_v4 RENAME TO single_use_ids;"
+    "CREATE INDEX single_use_ids_expiry ON single_use_ids(expires_at_us);";
 /* clang-format on */
 
 typedef struct ss_migration {
@@ -317,6 +362,7 @@ static const ss_migration migrations[] = {
     {1, "baseline", migration_1, NULL},
     {2, "config_generation", migration_2, NULL},
     {3, "authority_records_status_check", migration_3, authority_records_refs},
+    {4, "mint_tables_without_rowid", migration_4, authority_records_refs},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

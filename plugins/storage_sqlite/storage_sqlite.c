@@ -2059,7 +2059,7 @@ static const char sql_su_claim[] =
     " ON CONFLICT(zone_id, id) DO UPDATE SET expires_at_us = excluded.expires_at_us"
     " WHERE single_use_ids.expires_at_us <= ?4";
 static const char sql_su_purge[] =
-    "DELETE FROM single_use_ids WHERE rowid IN (SELECT rowid FROM single_use_ids"
+    "DELETE FROM single_use_ids WHERE (zone_id, id) IN (SELECT zone_id, id FROM single_use_ids"
     " WHERE expires_at_us <= ?1 LIMIT 256)";
 static const char sql_rate_ins[] =
     "INSERT INTO rate_windows(key, window_start_us, window_end_us, hits) VALUES (?1, ?2, ?3, 0)"

@@ -87,7 +87,7 @@ static void open_migrated(fx *f)
 		fail_msg("create: %s", err.message);
 	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
 	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 3);
+	assert_int_equal(v, 4);
 }
 
 static sqlite3 *raw(const fx *f)
@@ -144,7 +144,7 @@ static void test_file_and_pragmas(void **state)
 	    sqlite3_prepare_v2(db, "SELECT version, name FROM schema_migrations ORDER BY version",
 	                       -1, &st, NULL),
 	    SQLITE_OK);
-	for (int64_t v = 1; v <= 3; v++) {
+	for (int64_t v = 1; v <= 4; v++) {
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_int_equal(sqlite3_column_int64(st, 0), v);
 	}
@@ -285,7 +285,7 @@ static void test_migration_3_keeps_records(void **state)
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	sqlite3_close(old);
-	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 3);
 	caracal_arena *arena = arena_new();
 	caracal_authority_record out = {.size = sizeof out};
@@ -326,8 +326,118 @@ static void test_migration_3_keeps_records(void **state)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	/* Migrating again changes nothing. */
-	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 3);
+}
+
+/* Migration 4 makes authority_records and single_use_ids WITHOUT ROWID
+ * tables keyed by (zone_id, id): records, lineage, sessions and claimed ids
+ * survive; the rules hold; a record id is unique within its zone. */
+static void test_migration_4_keeps_records(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	int64_t v = 0;
+	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 3);
+	caracal_zone z = {sizeof z, "z1", "zone-1", 1};
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+	caracal_zone z2 = {sizeof z2, "z2", "zone-2", 1};
+	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z2, &err), CARACAL_OK);
+	caracal_authority_record a = {.size = sizeof a,
+	                              .id = "root",
+	                              .zone_id = "z1",
+	                              .session_type = "application",
+	                              .subject_id = "app1",
+	                              .status = "active",
+	                              .expires_at_us = INT64_MAX / 2,
+	                              .claims_json = {"{\"k\":1}", 7}};
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
+	a.id = "child";
+	a.parent_id = "root";
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
+	caracal_application app = {.size = sizeof app,
+	                           .id = "app1",
+	                           .zone_id = "z1",
+	                           .name = "a",
+	                           .registration_method = "managed"};
+	assert_int_equal(ss_storage_ops.application_create(f->tctx, &app, &err), CARACAL_OK);
+	caracal_session s = {.size = sizeof s,
+	                     .id = "s1",
+	                     .zone_id = "z1",
+	                     .application_id = "app1",
+	                     .subject_authority_record_id = "child",
+	                     .status = "active",
+	                     .lifecycle = "task"};
+	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_OK);
+	const int64_t far = INT64_MAX / 2;
+	assert_int_equal(ss_storage_ops.single_use_claim(f->tctx, "z1", "jti:1", far, &err),
+	                 CARACAL_OK);
+
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 4);
+	caracal_arena *arena = arena_new();
+	caracal_authority_record out = {.size = sizeof out};
+	assert_int_equal(
+	    ss_storage_ops.authority_record_get(f->tctx, "z1", "child", arena, &out, &err),
+	    CARACAL_OK);
+	assert_string_equal(out.parent_id, "root");
+	assert_int_equal(out.claims_json.len, 7);
+	assert_int_equal(out.expires_at_us, far);
+	assert_int_equal(
+	    ss_storage_ops.authority_record_get(f->tctx, "z2", "child", arena, &out, &err),
+	    CARACAL_E_NOTFOUND);
+	arena_free(arena);
+	/* The claimed id is still claimed; another zone's namespace is its own. */
+	assert_int_equal(ss_storage_ops.single_use_claim(f->tctx, "z1", "jti:1", far, &err),
+	                 CARACAL_E_CONFLICT);
+	assert_int_equal(ss_storage_ops.single_use_claim(f->tctx, "z2", "jti:1", far, &err),
+	                 CARACAL_OK);
+	/* One record per (zone, id); a parent must be in the record's zone. */
+	a.id = "root";
+	a.parent_id = NULL;
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err),
+	                 CARACAL_E_CONFLICT);
+	a.id = "orphan";
+	a.zone_id = "z2";
+	a.parent_id = "root";
+	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err),
+	                 CARACAL_E_NOTFOUND);
+	/* The lineage still cascades. */
+	caracal_revocation r = {sizeof r, "z1", CARACAL_REVOKE_AUTHORITY_RECORD, "root", NULL,
+	                        5,        0};
+	uint64_t n = 0;
+	assert_int_equal(ss_storage_ops.revoke(f->tctx, &r, &n, &err), CARACAL_OK);
+	assert_int_equal(n, 2);
+
+	sqlite3 *db = raw(f);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM sqlite_schema WHERE"
+	                                    " name IN ('authority_records', 'single_use_ids')"
+	                                    " AND sql LIKE '%WITHOUT ROWID'",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE authority_records SET status = 'bogus'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db,
+	                                  "INSERT INTO single_use_ids(zone_id, id, expires_at_us)"
+	                                  " VALUES ('z1', '', 1)",
+	                                  NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 4);
 }
 
 static void *alloc(void *ctx, size_t n)
@@ -390,6 +500,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_file_and_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revocations_append_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_3_keeps_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_4_keeps_records, setup, teardown),
 	    cmocka_unit_test(test_strlist_codec),
 	};
 	return cmocka_run_group_tests_name("storage_sqlite", tests, NULL, NULL);
