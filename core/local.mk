@@ -29,7 +29,7 @@ libcaracalcore_la_SOURCES = \
 	core/util/b64.c core/util/b64.h \
 	core/util/jsonw.c core/util/jsonw.h \
 	core/util/why.c core/util/why.h core/util/hex.h \
-	core/util/sha256.c core/util/sha256.h core/util/fnv.h \
+	core/util/sha256.c core/util/sha256.h core/util/fnv.h core/util/siphash.h \
 	core/util/rfc3339.c core/util/rfc3339.h \
 	core/util/json_canon.c core/util/json_canon.h core/util/json_canon_check.c \
 	core/util/https_get.c core/util/https_get.h \

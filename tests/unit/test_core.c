@@ -7,6 +7,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#include "util/siphash.h"
 #include "util/uuid.h"
 
 #include <pthread.h>
@@ -430,6 +431,31 @@ static void test_worker_batches_flush(void **state)
 }
 
 /* util/sha256: known answers (FIPS 180-2 "abc", RFC 4231 test case 2). */
+/* The reference implementation's vectors: key 00..0f, message 00..(n-1),
+ * the 64-bit result as its little-endian bytes. */
+static void test_siphash_vectors(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t n;
+		const char *hex;
+	} v[] = {{0, "310e0edd47db6f72"},
+	         {1, "fd67dc93c539f874"},
+	         {7, "37d1018bf50002ab"},
+	         {8, "6224939a79f5f593"},
+	         {15, "e545be4961ca29a1"}};
+	unsigned char key[16], msg[16];
+	for (int i = 0; i < 16; i++)
+		key[i] = msg[i] = (unsigned char)i;
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		uint64_t h = siphash24(key, msg, v[i].n);
+		char hex[17];
+		for (int j = 0; j < 8; j++)
+			snprintf(hex + 2 * j, 3, "%02x", (unsigned)(h >> (8 * j)) & 0xff);
+		assert_string_equal(hex, v[i].hex);
+	}
+}
+
 static void test_sha256_known_answers(void **state)
 {
 	(void)state;
@@ -478,6 +504,7 @@ int main(void)
 	    cmocka_unit_test(test_worker_pool_bounded_queue),
 	    cmocka_unit_test(test_worker_batches_flush),
 	    cmocka_unit_test(test_sha256_known_answers),
+	    cmocka_unit_test(test_siphash_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,10 @@ static struct {
 	int64_t until_us;
 } local_blocks[LOCAL_BLOCKS];
 static pthread_mutex_t local_blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+/* When the last remembered lockout ends: while it has passed (the usual
+ * case), no application is locked out locally and the check costs no hash.
+ * It only ever moves forward. */
+static _Atomic int64_t local_blocks_until;
 
 static void lockout_key(const char *app_id, unsigned char digest[32], char *key, size_t cap)
 {
@@ -68,6 +73,8 @@ static size_t block_slot(const unsigned char digest[32])
 
 static int locally_blocked(const char *app_id, int64_t now_us)
 {
+	if (atomic_load_explicit(&local_blocks_until, memory_order_acquire) <= now_us)
+		return 0;
 	unsigned char digest[32];
 	char key[80];
 	lockout_key(app_id, digest, key, sizeof key);
@@ -102,6 +109,10 @@ static int auth_lockout(const role_deps *deps, const char *app_id, int64_t now_u
 	pthread_mutex_lock(&local_blocks_lock);
 	memcpy(local_blocks[slot].key, digest, 16);
 	local_blocks[slot].until_us = cur + AUTH_WINDOWS * AUTH_WINDOW_US;
+	if (atomic_load_explicit(&local_blocks_until, memory_order_relaxed) <
+	    local_blocks[slot].until_us)
+		atomic_store_explicit(&local_blocks_until, local_blocks[slot].until_us,
+		                      memory_order_release);
 	pthread_mutex_unlock(&local_blocks_lock);
 	return 1;
 }

@@ -5,11 +5,11 @@
 #include "util/clock.h"
 #include "util/secret_hash.h"
 #include "util/sha256.h"
+#include "util/siphash.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -28,8 +28,9 @@ struct cache_entry {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_entry *cache;
-static unsigned char slot_key[32]; /* random: an attacker cannot aim at slots */
-static sha256_hmac_key *slot_mac;  /* keyed with slot_key (then wiped) */
+/* Random: nobody can aim secrets at one slot (SipHash, not an HMAC: it is
+ * computed on every warm authentication). */
+static unsigned char slot_key[16];
 static sem_t cold_slots;
 static int init_concurrency = 2;
 static _Atomic uint64_t cold_count;
@@ -44,9 +45,7 @@ static void init_once(void)
 	cache = calloc(CACHE_SLOTS, sizeof *cache);
 	if (RAND_bytes(slot_key, sizeof slot_key) != 1)
 		abort(); /* no CSPRNG: nothing on the authority path is safe */
-	slot_mac = sha256_hmac_key_new(slot_key, sizeof slot_key);
-	OPENSSL_cleanse(slot_key, sizeof slot_key);
-	if (cache == NULL || slot_mac == NULL)
+	if (cache == NULL)
 		abort(); /* at start-up: nothing useful can run */
 	sem_init(&cold_slots, 0, (unsigned)init_concurrency);
 }
@@ -58,11 +57,9 @@ void client_auth_init(int concurrency)
 	pthread_once(&once, init_once);
 }
 
-static size_t slot_of(const unsigned char k[32], size_t slots)
+static size_t slot_of(const char *stored_hash, size_t len)
 {
-	uint64_t v;
-	memcpy(&v, k, sizeof v);
-	return (size_t)(v % slots);
+	return (size_t)(siphash24(slot_key, stored_hash, len) % CACHE_SLOTS);
 }
 
 int client_auth_warm(const char *stored_hash, const char *secret, size_t len)
@@ -71,13 +68,12 @@ int client_auth_warm(const char *stored_hash, const char *secret, size_t len)
 	size_t slen = strlen(stored_hash);
 	if (slen >= SECRET_HASH_MAX)
 		return 0;
-	unsigned char digest[32], k[32];
-	if (sha256_digest(secret, len, digest) != 0 ||
-	    sha256_hmac(slot_mac, stored_hash, slen, k) != 0)
+	unsigned char digest[32];
+	if (sha256_digest(secret, len, digest) != 0)
 		return 0; /* cold then: the full verification decides */
 	int64_t now = clock_monotonic_us();
 	pthread_mutex_lock(&cache_lock);
-	const struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
+	const struct cache_entry *e = &cache[slot_of(stored_hash, slen)];
 	int warm = e->expires_us > now && strcmp(e->stored, stored_hash) == 0 &&
 	           CRYPTO_memcmp(e->digest, digest, sizeof digest) == 0;
 	pthread_mutex_unlock(&cache_lock);
@@ -113,12 +109,11 @@ client_auth_result client_auth_cold(const char *stored_hash, const char *secret,
 	if (!ok)
 		return CLIENT_AUTH_MISMATCH;
 
-	unsigned char digest[32], k[32];
-	if (sha256_digest(secret, len, digest) != 0 ||
-	    sha256_hmac(slot_mac, stored_hash, slen, k) != 0)
+	unsigned char digest[32];
+	if (sha256_digest(secret, len, digest) != 0)
 		return CLIENT_AUTH_OK; /* verified; only not remembered */
 	pthread_mutex_lock(&cache_lock);
-	struct cache_entry *e = &cache[slot_of(k, CACHE_SLOTS)];
+	struct cache_entry *e = &cache[slot_of(stored_hash, slen)];
 	memcpy(e->stored, stored_hash, slen + 1);
 	memcpy(e->digest, digest, sizeof digest);
 	e->expires_us = clock_monotonic_us() + CLIENT_AUTH_CACHE_TTL_US;
