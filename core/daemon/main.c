@@ -148,7 +148,8 @@ static config_tree *read_config(const struct daemon *d, config_report_fn report)
 	return tree;
 }
 
-/* Slots: workers 0..n-1, the audit writer n, the main thread n+1. */
+/* Slots: workers 0..n-1, the workers' committer n (workers.h), the audit
+ * writer n+1, the main thread n+2. */
 static size_t main_slot(const struct daemon *d)
 {
 	return d->slots - 1;
@@ -429,8 +430,9 @@ int main(int argc, char **argv)
 			printf("caracald: configuration %s is valid\n", d.opt.config_path);
 		generation_unref(g);
 	} else {
-		/* One slot per worker, one for the audit writer, one for main. */
-		d.slots = (size_t)pre.workers + 2;
+		/* One slot per worker, one for their committer, one for the audit
+		 * writer, one for main. */
+		d.slots = (size_t)pre.workers + 3;
 		log_set_level((caracal_log_level)pre.log_level);
 		d.gen = build(&d, tree, 0, report_log);
 		if (d.gen == NULL) {

@@ -17,7 +17,18 @@ struct worker {
 	int started;
 };
 
+struct committer {
+	pthread_t tid;
+	int started;
+	worker_ctx ctx; /* slot: the pool's worker count; gen: the work's */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	worker_handoff *head, *tail;
+	int stopping;
+};
+
 struct worker_pool {
+	struct committer committer;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	worker_job *head, *tail;
@@ -58,6 +69,96 @@ void worker_hold_batch(worker_ctx *wc, worker_batch *b)
 	if (wc->batch != NULL && wc->batch != b)
 		worker_flush_batch(wc);
 	wc->batch = b;
+}
+
+int worker_hand_off(worker_ctx *wc, worker_handoff *h)
+{
+	if (wc->pool == NULL || !wc->pool->committer.started || wc->gen == NULL)
+		return -1;
+	struct committer *c = &wc->pool->committer;
+	h->next = NULL;
+	h->gen = wc->gen;
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		rc = -1;
+	} else {
+		generation_ref(h->gen);
+		if (c->tail != NULL)
+			c->tail->next = h;
+		else
+			c->head = h;
+		c->tail = h;
+		pthread_cond_signal(&c->wake);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Run list: consecutive hand-offs with the same run and generation as one
+ * list each, on the committer's context switched to their generation. */
+static void committer_run(struct committer *c, worker_handoff *list)
+{
+	while (list != NULL) {
+		worker_handoff *last = list;
+		size_t n = 1;
+		while (last->next != NULL && last->next->run == list->run &&
+		       last->next->gen == list->gen) {
+			last = last->next;
+			n++;
+		}
+		worker_handoff *rest = last->next;
+		last->next = NULL;
+		generation *gen = list->gen;
+		if (c->ctx.gen != gen) {
+			if (c->ctx.gen != NULL) {
+				generation_release_slot(c->ctx.gen, c->ctx.slot);
+				generation_unref(c->ctx.gen);
+			}
+			generation_ref(gen);
+			c->ctx.gen = gen;
+		}
+		list->run(list, &c->ctx); /* frees the list */
+		for (size_t i = 0; i < n; i++)
+			generation_unref(gen); /* the hand-offs' references */
+		list = rest;
+	}
+}
+
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+	pthread_setname_np(pthread_self(), "caracal-commit");
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		while (c->head == NULL && !c->stopping)
+			pthread_cond_wait(&c->wake, &c->lock);
+		worker_handoff *list = c->head; /* everything handed over so far */
+		c->head = c->tail = NULL;
+		int stop = c->stopping && list == NULL;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			break;
+		committer_run(c, list);
+	}
+	if (c->ctx.gen != NULL) {
+		generation_release_slot(c->ctx.gen, c->ctx.slot);
+		generation_unref(c->ctx.gen);
+		c->ctx.gen = NULL;
+	}
+	return NULL;
+}
+
+static void committer_stop(struct committer *c)
+{
+	if (!c->started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->tid, NULL);
+	c->started = 0;
 }
 
 static void *worker_main(void *arg)
@@ -131,10 +232,20 @@ worker_pool *worker_pool_new(size_t workers, size_t queue_max, worker_gen_fn cur
 	pool->queue_max = queue_max;
 	pool->current = current;
 	pool->ud = ud;
+	struct committer *c = &pool->committer;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	c->ctx.slot = workers;
+	c->ctx.pool = pool;
+	if (pthread_create(&c->tid, NULL, committer_main, c) != 0)
+		log_warn("workers", "cannot start the committer; workers commit themselves");
+	else
+		c->started = 1;
 	for (size_t i = 0; i < workers; i++) {
 		struct worker *w = &pool->workers[i];
 		w->pool = pool;
 		w->ctx.slot = i;
+		w->ctx.pool = pool;
 		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
 			log_error("workers", "cannot start worker %zu", i);
 			worker_pool_free(pool);
@@ -185,6 +296,9 @@ void worker_pool_free(worker_pool *pool)
 	for (size_t i = 0; i < pool->count; i++)
 		if (pool->workers[i].started)
 			pthread_join(pool->workers[i].tid, NULL);
+	committer_stop(&pool->committer); /* after the workers' last hand-offs */
+	pthread_cond_destroy(&pool->committer.wake);
+	pthread_mutex_destroy(&pool->committer.lock);
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->workers);

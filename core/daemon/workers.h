@@ -38,11 +38,33 @@ struct worker_batch {
 	int64_t opened_us; /* monotonic time of the first held job (the owner sets it) */
 };
 
+typedef struct worker_pool worker_pool;
+
 struct worker_ctx {
 	size_t slot;         /* this worker's thread slot in every generation */
 	generation *gen;     /* the generation this worker currently uses (referenced) */
 	worker_batch *batch; /* held work to flush (at most one batch at a time) */
+	worker_pool *pool;   /* NULL for a context outside a pool */
 };
+
+/* Work a decision worker hands over to its pool's committer thread, so that
+ * the worker goes on deciding while the committer writes (group commit off
+ * the decision workers: one writer per process, as SQLite wants, and
+ * batches that grow with the load; the committer's CPU is its own, reported
+ * apart by the benchmark). The committer runs what it is handed in order;
+ * consecutive hand-offs with the same run and generation come to run as one
+ * list (linked by next), on the committer's own context: its slot, with gen
+ * set to theirs. run must finish every piece of work and free the list's
+ * elements; the committer drops the generation references afterwards. */
+typedef struct worker_handoff worker_handoff;
+struct worker_handoff {
+	worker_handoff *next;
+	void (*run)(worker_handoff *list, worker_ctx *committer);
+	generation *gen; /* set by worker_hand_off (referenced) */
+};
+/* 0 when the committer took h (which it frees through run); -1 when there
+ * is none or it is stopping: the caller does the work itself. */
+int worker_hand_off(worker_ctx *wc, worker_handoff *h);
 
 /* Hold b on this worker until it is flushed (a job calls it when it leaves
  * work in b; b stays registered until its flush). A different batch already
@@ -63,8 +85,8 @@ struct worker_job {
 /* Returns the current generation, referenced (the caller unrefs). */
 typedef generation *(*worker_gen_fn)(void *ud);
 
-typedef struct worker_pool worker_pool;
-
+/* workers threads with slots 0 to workers - 1, and a committer thread with
+ * slot workers (generations must have room for it). */
 worker_pool *worker_pool_new(size_t workers, size_t queue_max, worker_gen_fn current, void *ud);
 
 /* Queue a job; -1 when the queue is full (the caller answers 503) or the
@@ -74,8 +96,9 @@ int worker_pool_submit(worker_pool *pool, worker_job *job);
 /* Wake every worker so it adopts the current generation now. */
 void worker_pool_kick(worker_pool *pool);
 
-/* Run the jobs already queued, then stop and join every worker; each
- * releases its slot and its generation reference. */
+/* Run the jobs already queued, then stop and join every worker (each
+ * releases its slot and its generation reference), then the committer, once
+ * it has run everything handed to it. */
 void worker_pool_free(worker_pool *pool);
 
 #endif

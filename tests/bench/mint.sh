@@ -102,7 +102,7 @@ thread_cpu >"$tmp/cpu.after"
 # CPU µs per mint by thread: what one worker could do with a core to itself
 # is 1e6 / worker_us_per_mint, whatever else shares the machine.
 per_mint=$(join "$tmp/cpu.before" "$tmp/cpu.after" | awk -v n="$total" -v hz="$(getconf CLK_TCK)" \
-	'$1 ~ /^caracal-(work0|loop0|audit)$/ {printf "%s_us_per_mint=%.0f ", substr($1, 9), ($3 - $2) * 1e6 / hz / n}')
+	'$1 ~ /^caracal-(work0|loop0|audit|commit)$/ {printf "%s_us_per_mint=%.0f ", substr($1, 9), ($3 - $2) * 1e6 / hz / n}')
 echo "== openssl speed -seconds 3 ecdsap256" >&2
 openssl speed -seconds 3 ecdsap256 2>/dev/null | tee "$tmp/speed.out" >&2
 signs=$(awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' "$tmp/speed.out")

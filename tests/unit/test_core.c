@@ -456,6 +456,95 @@ static void test_siphash_vectors(void **state)
 	}
 }
 
+/* Hand-offs to the committer: run on its own thread and slot, in order,
+ * with the generation they were handed over with; every one has run when
+ * the pool is freed, and the generation references are all dropped. */
+struct handoff_item {
+	worker_handoff base;
+	int id;
+};
+static pthread_mutex_t ho_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ho_done, ho_runs, ho_wrong, ho_refused, ho_last_id;
+static pthread_t ho_committer, ho_worker;
+static generation *ho_gen;
+
+static void handoff_run(worker_handoff *list, worker_ctx *cc)
+{
+	pthread_mutex_lock(&ho_lock);
+	ho_runs++;
+	if (cc->slot != 1 || cc->gen != ho_gen || pthread_equal(pthread_self(), ho_worker))
+		ho_wrong++;
+	if (ho_runs == 1)
+		ho_committer = pthread_self();
+	else if (!pthread_equal(ho_committer, pthread_self()))
+		ho_wrong++;
+	while (list != NULL) {
+		struct handoff_item *it = (struct handoff_item *)list;
+		list = list->next;
+		if (it->base.gen != ho_gen || it->id != ho_last_id + 1)
+			ho_wrong++;
+		ho_last_id = it->id;
+		ho_done++;
+		free(it);
+	}
+	pthread_mutex_unlock(&ho_lock);
+}
+
+struct handing_job {
+	worker_job job;
+	int id;
+};
+
+static void handing_run(worker_job *job, worker_ctx *wc)
+{
+	struct handing_job *j = (struct handing_job *)job;
+	struct handoff_item *it = calloc(1, sizeof *it);
+	assert_non_null(it);
+	it->id = j->id;
+	it->base.run = handoff_run;
+	pthread_mutex_lock(&ho_lock);
+	ho_worker = pthread_self();
+	pthread_mutex_unlock(&ho_lock);
+	if (worker_hand_off(wc, &it->base) != 0) {
+		free(it);
+		pthread_mutex_lock(&ho_lock);
+		ho_refused++;
+		pthread_mutex_unlock(&ho_lock);
+	}
+}
+
+static void test_worker_hand_off(void **state)
+{
+	(void)state;
+	caracal_error err = {0};
+	config_tree *tree = config_tree_load_buffer("t.yaml", "mode: development\n", 18, &err);
+	ho_gen = generation_build(tree, NULL, 1, 2, NULL, NULL, &err);
+	assert_non_null(ho_gen);
+	ho_done = ho_runs = ho_wrong = ho_refused = 0;
+	ho_last_id = -1;
+	worker_pool *pool = worker_pool_new(1, 1000, fake_gen, ho_gen);
+	assert_non_null(pool);
+	enum { N = 300 };
+	static struct handing_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (struct handing_job){.id = i};
+		jobs[i].job.run = handing_run;
+		assert_int_equal(worker_pool_submit(pool, &jobs[i].job), 0);
+	}
+	worker_pool_free(pool); /* the committer runs everything handed over first */
+	assert_int_equal(ho_refused, 0);
+	assert_int_equal(ho_done, N);
+	assert_int_equal(ho_wrong, 0);
+	assert_true(ho_runs >= 1 && ho_runs <= N);
+	assert_int_equal(atomic_load(&ho_gen->refs), 1);
+	generation_unref(ho_gen);
+
+	/* Outside a pool there is no committer: the caller does the work. */
+	worker_ctx lone = {.slot = 0};
+	struct handoff_item it = {.base.run = handoff_run};
+	assert_int_equal(worker_hand_off(&lone, &it.base), -1);
+}
+
 static void test_sha256_known_answers(void **state)
 {
 	(void)state;
@@ -505,6 +594,7 @@ int main(void)
 	    cmocka_unit_test(test_worker_batches_flush),
 	    cmocka_unit_test(test_sha256_known_answers),
 	    cmocka_unit_test(test_siphash_vectors),
+	    cmocka_unit_test(test_worker_hand_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
