@@ -66,33 +66,6 @@ static int hex_upper(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0 (the rules of jsonw.c). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char c = p[0];
-	size_t len;
-	unsigned lo = 0x80, hi = 0xBF;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* A string; *escaped tells whether it held an escape. */
 static int string(struct scan *s, int *escaped)
 {
@@ -109,7 +82,7 @@ static int string(struct scan *s, int *escaped)
 		if (c < 0x20)
 			return 0;
 		if (c >= 0x80) {
-			size_t n = utf8_len(s->p, s->end);
+			size_t n = jsonw_utf8_seq(s->p, (size_t)(s->end - s->p));
 			if (n == 0)
 				return 0;
 			s->p += n;

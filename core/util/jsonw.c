@@ -132,9 +132,7 @@ void jsonw_array_end(jsonw *w)
 	close_(w, ']', 0);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. Overlong
- * forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t jsonw_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	if (c < 0x80)
@@ -233,7 +231,7 @@ void jsonw_strn(jsonw *w, const char *s, size_t len)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t n = utf8_seq(p + i, len - i);
+			size_t n = jsonw_utf8_seq(p + i, len - i);
 			if (n == 0) {
 				w->failed = 1;
 				return;

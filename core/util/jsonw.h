@@ -79,6 +79,11 @@ typedef struct jsonw_member {
  * without a jansson tree. */
 void jsonw_object_sorted(jsonw *w, jsonw_member *m, size_t n);
 
+/* Length of the valid UTF-8 sequence at s (n bytes left, n > 0), or 0:
+ * overlong forms, surrogates and code points above U+10FFFF are invalid
+ * (what the writer refuses in a string). */
+size_t jsonw_utf8_seq(const unsigned char *s, size_t n);
+
 /* Shorthands for "key": value inside an object. */
 void jsonw_kstr(jsonw *w, const char *key, const char *s);
 void jsonw_kint(jsonw *w, const char *key, int64_t v);

@@ -100,7 +100,11 @@ batches=$(metric sts_mint_commits batch)
 batched=$(metric sts_mints_committed batched)
 thread_cpu >"$tmp/cpu.after"
 # CPU µs per mint by thread: what one worker could do with a core to itself
-# is 1e6 / worker_us_per_mint, whatever else shares the machine.
+# is 1e6 / worker_us_per_mint, whatever else shares the machine. Each
+# thread is one stage of the pipeline (loop: HTTP; work0: the decision;
+# commit: the writes, then audit and answer; audit: the evidence chain), so
+# with one worker and a core per thread the pipeline runs at the pace of its
+# slowest thread: pipeline_capacity_per_s = 1e6 / the largest of them.
 per_mint=$(join "$tmp/cpu.before" "$tmp/cpu.after" | awk -v n="$total" -v hz="$(getconf CLK_TCK)" \
 	'$1 ~ /^caracal-(work0|loop0|audit|commit)$/ {printf "%s_us_per_mint=%.0f ", substr($1, 9), ($3 - $2) * 1e6 / hz / n}')
 echo "== openssl speed -seconds 3 ecdsap256" >&2
@@ -108,4 +112,6 @@ openssl speed -seconds 3 ecdsap256 2>/dev/null | tee "$tmp/speed.out" >&2
 signs=$(awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' "$tmp/speed.out")
 work_us=$(echo "$per_mint" | sed -n 's/.*work0_us_per_mint=\([0-9]*\).*/\1/p')
 echo "mint_rps=$mints ecdsap256_sign_per_s=$signs ratio=$(echo "$mints $signs" | awk '{printf "%.2f", $1/$2}') cold_argon2_during_run=$((cold_after - cold_before)) mints_per_commit=$(awk -v b="${batches:-0}" -v m="${batched:-0}" 'BEGIN {printf "%.1f", (b > 0 ? m / b : 1)}')"
+slowest_us=$(echo "$per_mint" | tr ' ' '\n' | sed -n 's/.*_us_per_mint=//p' | sort -n | tail -1)
+echo "pipeline_capacity_per_s=$(awk -v u="${slowest_us:-0}" 'BEGIN {printf "%.0f", (u > 0 ? 1e6 / u : 0)}') pipeline_ratio=$(awk -v u="${slowest_us:-0}" -v s="$signs" 'BEGIN {printf "%.2f", (u > 0 ? 1e6 / u / s : 0)}')"
 echo "${per_mint}one_worker_capacity_per_s=$(awk -v u="${work_us:-0}" 'BEGIN {printf "%.0f", (u > 0 ? 1e6 / u : 0)}') capacity_ratio=$(awk -v u="${work_us:-0}" -v s="$signs" 'BEGIN {printf "%.2f", (u > 0 ? 1e6 / u / s : 0)}')"

@@ -44,10 +44,16 @@ for p in audit_file storage_sqlite signer_file policy_rules stream_local; do
 done
 mkdir -p -m 700 "$tmp/var"
 
+# STS_DATA_DIR (default $tmp/var) and STS_POLICY_INSTANCE (the YAML flow map
+# of the policy instance `rules`; default {plugin: policy_rules}) may be set
+# before a start.
 start_caracald() {
+	local data=${STS_DATA_DIR:-$tmp/var}
+	local rules="{plugin: policy_rules}"
+	[ -n "${STS_POLICY_INSTANCE:-}" ] && rules=$STS_POLICY_INSTANCE
 	cat >"$tmp/caracal.yaml" <<YAML
 mode: development
-data_dir: $tmp/var
+data_dir: $data
 plugin_dir: $tmp/plugins
 threads: {loops: 2, workers: 2}
 sts: {listen: "127.0.0.1:0", issuer: "http://127.0.0.1:8080"${1:-}}
@@ -63,7 +69,7 @@ plugins:
   bus: {plugin: stream_local}
   db: {plugin: storage_sqlite, path: caracal.db}
   keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek, algorithm: ES256}
-  rules: {plugin: policy_rules}
+  rules: $rules
 YAML
 	"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
 	pid=$!

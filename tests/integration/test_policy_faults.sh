@@ -23,41 +23,10 @@ cp "$so" "$tmp/plugins/" && chmod 755 "$tmp/plugins/policy_faulty.so"
 # sts_lib.sh's start_caracald with the policy instance `rules` (the one
 # `policy: rules` selects) on policy_faulty, and a data_dir per mode.
 start_faulty() { # mode
-	local mode=$1
-	data="$tmp/var-$mode"
-	mkdir -m 700 "$data"
-	cat >"$tmp/caracal.yaml" <<YAML
-mode: development
-data_dir: $data
-plugin_dir: $tmp/plugins
-threads: {loops: 2, workers: 2}
-sts: {listen: "127.0.0.1:0", issuer: "http://127.0.0.1:8080"}
-admin: {listen: "127.0.0.1:0", token_file: admin.token}
-audit: {sinks: [audit]}
-storage: db
-signer: keys
-policy: rules
-stream: bus
-streams: {hmac_key_file: streams.key}
-plugins:
-  audit: {plugin: audit_file, path: audit, hmac_key_file: audit.key}
-  bus: {plugin: stream_local}
-  db: {plugin: storage_sqlite, path: caracal.db}
-  keys: {plugin: signer_file, keystore: keys, kek_file: signer.kek, algorithm: ES256}
-  rules: {plugin: policy_faulty, mode: $mode}
-YAML
-	"$builddir/caracald" -c "$tmp/caracal.yaml" 2>"$tmp/log" &
-	pid=$!
-	local _
-	for _ in $(seq 1 100); do
-		[ -n "$(port_of admin)" ] && break
-		kill -0 "$pid" 2>/dev/null || fail "$mode: caracald exited at start"
-		sleep 0.1
-	done
-	sts=$(port_of sts)
-	adm=$(port_of admin)
-	[ -n "$sts" ] && [ -n "$adm" ] || fail "$mode: listeners not announced"
-	ctl=("$builddir/caracalctl" -c "$tmp/caracal.yaml" --set "admin.listen=127.0.0.1:$adm" --json)
+	STS_DATA_DIR="$tmp/var-$1"
+	STS_POLICY_INSTANCE="{plugin: policy_faulty, mode: $1}"
+	mkdir -m 700 "$STS_DATA_DIR"
+	start_caracald
 }
 
 # Stop caracald (SIGTERM drains, so every audit event is written) and check
@@ -97,7 +66,7 @@ exchange() { # mode
 		-H 'Content-Type: application/x-www-form-urlencoded' \
 		--data-binary "grant_type=$grant&zone_id=$zone&application_id=$app&client_secret=$secret&resource=resource://orders&scope=orders:read" \
 		"http://127.0.0.1:$sts/oauth/2/token")
-	ledger="$data/audit/$zone.jsonl"
+	ledger="$STS_DATA_DIR/audit/$zone.jsonl"
 }
 
 # Run python assertions (after caracald has stopped) on: events, the zone's
@@ -106,7 +75,7 @@ exchange() { # mode
 check_evidence() { # mode python-assertions-on-events-records-sessions
 	local mode=$1
 	[ -f "$ledger" ] || fail "$mode: no audit ledger for the zone"
-	"$py" - "$ledger" "$data/caracal.db" "$2" <<'PY' >"$tmp/check" 2>&1 ||
+	"$py" - "$ledger" "$STS_DATA_DIR/caracal.db" "$2" <<'PY' >"$tmp/check" 2>&1 ||
 import json, sqlite3, sys
 ledger, db, assertions = sys.argv[1], sys.argv[2], sys.argv[3]
 events = [r["event"] for r in (json.loads(line) for line in open(ledger) if line.strip())

@@ -233,19 +233,23 @@ static void test_revocations_append_only(void **state)
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
 }
 
-/* Migration 3 rebuilds authority_records (its status CHECK without an IN
- * list): a database at version 2 keeps every record, its lineage and the
- * sessions that refer to it; the rules still hold; foreign keys are on
- * again afterwards. */
-static void test_migration_3_keeps_records(void **state)
+/* The one integer a query answers. */
+static int count_of(sqlite3 *db, const char *sql)
 {
-	fx *f = *state;
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Zone z1 with records root and child (child under root, both expiring at
+ * expires_at_us, claims {"k":1}), application app1 and session s1 on the
+ * record named by session_record: what the rebuilding migrations must keep. */
+static void seed_lineage(fx *f, int64_t expires_at_us, const char *session_record)
+{
 	caracal_error err = {0};
-	int64_t v = 0;
-	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
-	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
-	assert_int_equal(ss_migrate_upto(f->tctx, 2, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 2);
 	caracal_zone z = {sizeof z, "z1", "zone-1", 1};
 	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
 	caracal_authority_record a = {.size = sizeof a,
@@ -254,7 +258,7 @@ static void test_migration_3_keeps_records(void **state)
 	                              .session_type = "application",
 	                              .subject_id = "app1",
 	                              .status = "active",
-	                              .expires_at_us = 10,
+	                              .expires_at_us = expires_at_us,
 	                              .claims_json = {"{\"k\":1}", 7}};
 	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
 	a.id = "child";
@@ -270,10 +274,33 @@ static void test_migration_3_keeps_records(void **state)
 	                     .id = "s1",
 	                     .zone_id = "z1",
 	                     .application_id = "app1",
-	                     .subject_authority_record_id = "root",
+	                     .subject_authority_record_id = session_record,
 	                     .status = "active",
 	                     .lifecycle = "task"};
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_OK);
+}
+
+/* Migration 3 rebuilds authority_records (its status CHECK without an IN
+ * list): a database at version 2 keeps every record, its lineage and the
+ * sessions that refer to it; the rules still hold; foreign keys are on
+ * again afterwards. */
+static void test_migration_3_keeps_records(void **state)
+{
+	fx *f = *state;
+	caracal_error err = {0};
+	int64_t v = 0;
+	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, 2, &v, &err), CARACAL_OK);
+	assert_int_equal(v, 2);
+	seed_lineage(f, 10, "root");
+	caracal_session s = {.size = sizeof s,
+	                     .id = "s2",
+	                     .zone_id = "z1",
+	                     .application_id = "app1",
+	                     .subject_authority_record_id = "root",
+	                     .status = "active",
+	                     .lifecycle = "task"};
 
 	/* An old violation elsewhere (written with foreign keys off) does not
 	 * stop the migration: only the rebuilt table's references are checked. */
@@ -301,7 +328,6 @@ static void test_migration_3_keeps_records(void **state)
 	uint64_t n = 0;
 	assert_int_equal(ss_storage_ops.revoke(f->tctx, &r, &n, &err), CARACAL_OK);
 	assert_int_equal(n, 2);
-	s.id = "s2";
 	s.subject_authority_record_id = "ghost";
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
 	/* The status rule holds without the IN list; nothing dangles. */
@@ -309,21 +335,11 @@ static void test_migration_3_keeps_records(void **state)
 	assert_int_not_equal(
 	    sqlite3_exec(db, "UPDATE authority_records SET status = 'bogus'", NULL, NULL, NULL),
 	    SQLITE_OK);
-	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "SELECT count(*) FROM sqlite_schema WHERE"
-	                                    " name = 'authority_records' AND sql LIKE"
-	                                    " '%status IN%'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 0);
-	sqlite3_finalize(st);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
+	                              " 'authority_records' AND sql LIKE '%status IN%'"),
+	                 0);
 	assert_int_equal(
-	    sqlite3_prepare_v2(db, "PRAGMA foreign_key_check(authority_records)", -1, &st, NULL),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
+	    count_of(db, "SELECT count(*) FROM pragma_foreign_key_check('authority_records')"), 0);
 	sqlite3_close(db);
 	/* Migrating again changes nothing. */
 	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
@@ -342,37 +358,16 @@ static void test_migration_4_keeps_records(void **state)
 	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
 	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 3);
-	caracal_zone z = {sizeof z, "z1", "zone-1", 1};
-	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z, &err), CARACAL_OK);
+	const int64_t far = INT64_MAX / 2;
+	seed_lineage(f, far, "child");
 	caracal_zone z2 = {sizeof z2, "z2", "zone-2", 1};
 	assert_int_equal(ss_storage_ops.zone_create(f->tctx, &z2, &err), CARACAL_OK);
 	caracal_authority_record a = {.size = sizeof a,
-	                              .id = "root",
 	                              .zone_id = "z1",
 	                              .session_type = "application",
 	                              .subject_id = "app1",
 	                              .status = "active",
-	                              .expires_at_us = INT64_MAX / 2,
-	                              .claims_json = {"{\"k\":1}", 7}};
-	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
-	a.id = "child";
-	a.parent_id = "root";
-	assert_int_equal(ss_storage_ops.authority_record_create(f->tctx, &a, &err), CARACAL_OK);
-	caracal_application app = {.size = sizeof app,
-	                           .id = "app1",
-	                           .zone_id = "z1",
-	                           .name = "a",
-	                           .registration_method = "managed"};
-	assert_int_equal(ss_storage_ops.application_create(f->tctx, &app, &err), CARACAL_OK);
-	caracal_session s = {.size = sizeof s,
-	                     .id = "s1",
-	                     .zone_id = "z1",
-	                     .application_id = "app1",
-	                     .subject_authority_record_id = "child",
-	                     .status = "active",
-	                     .lifecycle = "task"};
-	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_OK);
-	const int64_t far = INT64_MAX / 2;
+	                              .expires_at_us = far};
 	assert_int_equal(ss_storage_ops.single_use_claim(f->tctx, "z1", "jti:1", far, &err),
 	                 CARACAL_OK);
 
@@ -413,16 +408,10 @@ static void test_migration_4_keeps_records(void **state)
 	assert_int_equal(n, 2);
 
 	sqlite3 *db = raw(f);
-	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "SELECT count(*) FROM sqlite_schema WHERE"
-	                                    " name IN ('authority_records', 'single_use_ids')"
-	                                    " AND sql LIKE '%WITHOUT ROWID'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
-	sqlite3_finalize(st);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+	                              " ('authority_records', 'single_use_ids')"
+	                              " AND sql LIKE '%WITHOUT ROWID'"),
+	                 2);
 	assert_int_not_equal(
 	    sqlite3_exec(db, "UPDATE authority_records SET status = 'bogus'", NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -431,10 +420,7 @@ static void test_migration_4_keeps_records(void **state)
 	                                  " VALUES ('z1', '', 1)",
 	                                  NULL, NULL, NULL),
 	                     SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 	sqlite3_close(db);
 	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 4);
