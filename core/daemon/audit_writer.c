@@ -136,13 +136,38 @@ static void list_free(struct audit_item *it)
 	}
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (27 bytes and a NUL; cap must allow it).
+ * Every event of a second shares its date and time: each thread keeps the
+ * last second it formatted and writes only the microseconds after it. */
 static void format_time(int64_t us, char *out, size_t cap)
 {
-	time_t secs = (time_t)(us / 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, cap - n, ".%06dZ", (int)(us % 1000000));
+	static _Thread_local int64_t cached_secs = INT64_MIN;
+	static _Thread_local char cached[24]; /* "YYYY-MM-DDTHH:MM:SS" */
+	int64_t secs = us / 1000000, frac = us % 1000000;
+	if (frac < 0) { /* before 1970: floor, as gmtime wants */
+		secs--;
+		frac += 1000000;
+	}
+	if (secs != cached_secs) {
+		time_t t = (time_t)secs;
+		struct tm tm;
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+			snprintf(out, cap, "1970-01-01T00:00:00.000000Z");
+			return;
+		}
+		cached_secs = secs;
+	}
+	if (cap < 28)
+		return;
+	memcpy(out, cached, 19);
+	out[19] = '.';
+	for (int i = 25; i >= 20; i--) {
+		out[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	out[26] = 'Z';
+	out[27] = '\0';
 }
 
 /* Build an item from a complete event object (fields already set). */

@@ -117,6 +117,14 @@ assert len(complete) == 1 and complete[0]["decision"] == "allow", events
 assert complete[0]["determining_policies"] == [{"policy": "faulty"}], complete[0]
 assert not [e for e in events if e["decision"] == "deny"], events
 assert records >= 1, records
+# occurred_at is occurred_at_us in RFC 3339 (UTC, microseconds)
+import datetime, re
+for e in events:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", e["occurred_at"]), e
+    t = datetime.datetime.strptime(e["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    t = t.replace(tzinfo=datetime.timezone.utc)
+    us = (t - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(microseconds=1)
+    assert us == e["occurred_at_us"], e
 '
 pass "allow: 200, audited complete with determining_policies [{\"policy\":\"faulty\"}]"
 
