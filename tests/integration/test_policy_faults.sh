@@ -117,6 +117,12 @@ assert len(complete) == 1 and complete[0]["decision"] == "allow", events
 assert complete[0]["determining_policies"] == [{"policy": "faulty"}], complete[0]
 assert not [e for e in events if e["decision"] == "deny"], events
 assert records >= 1, records
+# The decision precedes the mint it allowed, in the chain and in time (the
+# decision is written with the mint, by the committer).
+statuses = [e["evaluation_status"] for e in events]
+assert statuses == ["complete", "issued"], statuses
+assert events[0]["request_id"] == events[1]["request_id"], events
+assert events[0]["occurred_at_us"] <= events[1]["occurred_at_us"], events
 # occurred_at is occurred_at_us in RFC 3339 (UTC, microseconds)
 import datetime, re
 for e in events:

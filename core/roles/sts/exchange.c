@@ -54,9 +54,94 @@ void sts_audit_lost(struct token_job *job, const caracal_error *cause)
 	job->audit_lost = 1;
 }
 
+struct later_event {
+	struct later_event *next;
+	const char *decision, *status, *resource, *determining;
+	jsonw_member extra[STS_AUDIT_EXTRA_MAX];
+	size_t n_extra;
+};
+
+static int audit_exchange_now(struct token_job *job, const char *decision, const char *status,
+                              const char *resource, const char *determining,
+                              const jsonw_member *extra, size_t n_extra, caracal_error *err);
+
+int sts_audit_flush_later(struct token_job *job, caracal_error *err)
+{
+	while (job->later_head != NULL) {
+		const struct later_event *e = job->later_head;
+		int rc = audit_exchange_now(job, e->decision, e->status, e->resource,
+		                            e->determining, e->extra, e->n_extra, err);
+		if (rc != CARACAL_OK)
+			return rc;
+		job->later_head = e->next;
+	}
+	job->later_tail = NULL;
+	return CARACAL_OK;
+}
+
 int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
                        const char *resource, const char *determining, const jsonw_member *extra,
                        size_t n_extra, caracal_error *err)
+{
+	int rc = sts_audit_flush_later(job, err);
+	if (rc != CARACAL_OK)
+		return rc;
+	return audit_exchange_now(job, decision, status, resource, determining, extra, n_extra,
+	                          err);
+}
+
+/* A copy of s in the job's arena; *failed set when out of memory. */
+static const char *keep(struct token_job *job, const char *s, size_t len, int *failed)
+{
+	if (s == NULL)
+		return NULL;
+	const char *copy = arena_strndup(job->arena, s, len);
+	if (copy == NULL)
+		*failed = 1;
+	return copy;
+}
+
+int sts_audit_exchange_later(struct token_job *job, const char *decision, const char *status,
+                             const char *resource, const char *determining,
+                             const jsonw_member *extra, size_t n_extra, caracal_error *err)
+{
+	if (n_extra > STS_AUDIT_EXTRA_MAX)
+		return caracal_error_set(err, CARACAL_E_INVAL, "too many audit metadata members");
+	struct later_event *e = arena_alloc(job->arena, sizeof *e);
+	if (e == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot keep audit event");
+	int failed = 0;
+	*e = (struct later_event){
+	    .decision = decision, /* static strings */
+	    .status = keep(job, status, status != NULL ? strlen(status) : 0, &failed),
+	    .resource = keep(job, resource, resource != NULL ? strlen(resource) : 0, &failed),
+	    .determining =
+	        keep(job, determining, determining != NULL ? strlen(determining) : 0, &failed),
+	    .n_extra = n_extra,
+	};
+	for (size_t i = 0; i < n_extra; i++) {
+		jsonw_member m = extra[i]; /* keys are static strings */
+		if (m.kind == JSONW_STR)
+			m.s = keep(job, m.s, m.s != NULL ? strlen(m.s) : 0, &failed);
+		else if (m.kind == JSONW_RAW)
+			m.s = keep(job, m.s, m.len, &failed);
+		e->extra[i] = m;
+	}
+	if (failed)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot keep audit event");
+	if (strcmp(decision, "deny") == 0)
+		job->denial_audited = 1;
+	if (job->later_tail != NULL)
+		job->later_tail->next = e;
+	else
+		job->later_head = e;
+	job->later_tail = e;
+	return CARACAL_OK;
+}
+
+static int audit_exchange_now(struct token_job *job, const char *decision, const char *status,
+                              const char *resource, const char *determining,
+                              const jsonw_member *extra, size_t n_extra, caracal_error *err)
 {
 	const sts_form *f = &job->form;
 	if (strcmp(decision, "deny") == 0)

@@ -57,6 +57,8 @@ struct token_job {
 	 * answer once the gateway's signature has been checked. */
 	int form_failed;
 	sts_form_error form_error;
+	/* Decision events kept for later (sts_audit_exchange_later), in order. */
+	struct later_event *later_head, *later_tail;
 };
 
 struct approval_decl {
@@ -121,6 +123,18 @@ void sts_audit_lost(struct token_job *job, const caracal_error *cause);
 int sts_audit_exchange(struct token_job *job, const char *decision, const char *status,
                        const char *resource, const char *determining, const jsonw_member *extra,
                        size_t n_extra, caracal_error *err);
+/* The same event kept on the job (its strings copied into the job's arena)
+ * and emitted before the exchange's next event, or when it settles: the
+ * per-resource decisions. An exchange that mints is parked with its allow
+ * decisions still kept, so they are written on the committer, just before
+ * the issued event, instead of on the decision worker; the chain's order is
+ * the same. OK or NOMEM. */
+int sts_audit_exchange_later(struct token_job *job, const char *decision, const char *status,
+                             const char *resource, const char *determining,
+                             const jsonw_member *extra, size_t n_extra, caracal_error *err);
+/* Emit the kept events now (sts_audit_exchange does first); OK or the first
+ * failure (the events not emitted stay kept). */
+int sts_audit_flush_later(struct token_job *job, caracal_error *err);
 /* items as a JSON array of strings, copied into arena ("[]" for none); NULL
  * when out of memory or an item is not UTF-8. */
 const char *sts_str_array_text(caracal_arena *arena, const char *const *items, size_t n,

@@ -249,7 +249,10 @@ int sts_approval_gate(struct token_job *job, const role_deps *deps,
 	              "challenge_id", id, "tier", label, "approver_class", cls, "binding", binding,
 	              "expires_at", (json_int_t)(hold.expires_at_us / 1000000));
 	caracal_error ae = {0};
-	rc = role_audit(zone, "step_up_issued", fields, &ae);
+	/* After the decision that asked for the approval (kept until now). */
+	rc = sts_audit_flush_later(job, &ae);
+	if (rc == CARACAL_OK)
+		rc = role_audit(zone, "step_up_issued", fields, &ae);
 	json_decref(fields);
 	if (rc != CARACAL_OK) {
 		sts_audit_lost(job, &ae);

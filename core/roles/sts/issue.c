@@ -271,6 +271,12 @@ void sts_mint_finish(struct pending_mint *p, const role_deps *deps, int rc, int 
 {
 	struct token_job *job = p->job;
 	caracal_error err = {0};
+	/* The exchange's decisions first: they precede every event below. */
+	if (sts_audit_flush_later(job, &err) != CARACAL_OK) {
+		if (rc == CARACAL_OK)
+			withdraw_record(job, deps, p->zone, p->sid, "audit_unavailable");
+		goto audit_failed;
+	}
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: mint writes: %s", job->request_id, werr->message);
 		if (conflict == CARACAL_MINT_CONFLICT_JTI) {

@@ -387,9 +387,11 @@ static enum step apply_decision(struct evaluation *ev, const char *ident,
 		             : (first_reason != NULL ? first_reason : "denied");
 		remember_denial(ev, status);
 	}
+	/* Kept, not emitted: written before the exchange's next event (so an
+	 * allow that mints is written on the committer with the mint). */
 	const jsonw_member version = JSONW_MSTR("policy_version_id", dec->policy_version_id);
-	int rc = sts_audit_exchange(ev->job, decision, status, ident, determining, &version, 1,
-	                            &ev->err);
+	int rc = sts_audit_exchange_later(ev->job, decision, status, ident, determining, &version,
+	                                  1, &ev->err);
 	free(determining);
 	json_decref(reasons); /* after the audit: status may point into it */
 	return rc == CARACAL_OK ? STEP_NEXT : STEP_AUDIT_FAILED;
@@ -927,10 +929,14 @@ out:
  * nothing into a zone's chain; a failed audit is not retried into itself. */
 void sts_exchange_settled(struct token_job *job)
 {
+	caracal_error err = {0};
+	if (sts_audit_flush_later(job, &err) != CARACAL_OK)
+		log_error("sts", "request %s: decision events could not be audited: %s",
+		          job->request_id, err.message);
 	if (job->dw.status < 500 || job->zone == NULL || job->denial_audited || job->audit_lost ||
 	    job->error_code == NULL)
 		return;
-	caracal_error err = {0};
+	err = (caracal_error){0};
 	if (sts_audit_exchange(job, "deny", job->error_code, NULL, NULL, NULL, 0, &err) !=
 	    CARACAL_OK)
 		log_error("sts", "request %s: the failure could not be audited: %s",
