@@ -19,9 +19,18 @@ void jsonw_init_cap(jsonw *w, size_t cap)
 		reserve(w, cap);
 }
 
+void jsonw_init_in(jsonw *w, char *buf, size_t cap)
+{
+	jsonw_init(w);
+	w->buf = buf;
+	w->cap = cap;
+	w->borrowed = 1;
+}
+
 void jsonw_discard(jsonw *w)
 {
-	free(w->buf);
+	if (!w->borrowed)
+		free(w->buf);
 	jsonw_init(w);
 }
 
@@ -39,11 +48,14 @@ static int reserve(jsonw *w, size_t more)
 		}
 		cap *= 2;
 	}
-	char *buf = realloc(w->buf, cap);
+	char *buf = w->borrowed ? malloc(cap) : realloc(w->buf, cap);
 	if (buf == NULL) {
 		w->failed = 1;
 		return -1;
 	}
+	if (w->borrowed && w->len > 0)
+		memcpy(buf, w->buf, w->len);
+	w->borrowed = 0;
 	w->buf = buf;
 	w->cap = cap;
 	return 0;
@@ -394,16 +406,31 @@ void jsonw_object_sorted(jsonw *w, jsonw_member *m, size_t n)
 	jsonw_object_end(w);
 }
 
+const char *jsonw_text(jsonw *w, size_t *len)
+{
+	if (w->failed || w->depth != 0 || !w->has_item[0] || reserve(w, 1) != 0)
+		return NULL;
+	w->buf[w->len] = '\0';
+	if (len != NULL)
+		*len = w->len;
+	return w->buf;
+}
+
 char *jsonw_finish(jsonw *w, size_t *len)
 {
 	char *out = NULL;
-	if (!w->failed && w->depth == 0 && w->has_item[0] && reserve(w, 1) == 0) {
-		w->buf[w->len] = '\0';
+	size_t n = 0;
+	const char *text = jsonw_text(w, &n);
+	if (text != NULL && w->borrowed) { /* the caller's buffer: a copy */
+		out = malloc(n + 1);
+		if (out != NULL)
+			memcpy(out, text, n + 1);
+	} else if (text != NULL) {
 		out = w->buf;
-		if (len != NULL)
-			*len = w->len;
 		w->buf = NULL;
 	}
+	if (out != NULL && len != NULL)
+		*len = n;
 	jsonw_discard(w);
 	return out;
 }

@@ -21,10 +21,11 @@
 #define JSONW_MAX_DEPTH 32
 
 typedef struct jsonw {
-	char *buf; /* owned until jsonw_finish hands it over */
+	char *buf; /* owned until jsonw_finish hands it over (unless borrowed) */
 	size_t len;
 	size_t cap;
 	int failed;
+	int borrowed; /* buf is the caller's (jsonw_init_in) until it grows */
 	int depth;
 	/* Per open container: whether a value was written (so the next one
 	 * needs a comma), and whether it is an object (keys allowed). */
@@ -37,7 +38,16 @@ void jsonw_init(jsonw *w);
 /* As jsonw_init, with room for cap bytes already (a size the caller expects;
  * the writer still grows past it; a failed allocation fails the writer). */
 void jsonw_init_cap(jsonw *w, size_t cap);
-/* Frees the buffer of a writer that will not be finished. */
+/* Writes into buf (cap bytes, the caller's: on the stack, say) and moves to
+ * a heap buffer of its own only if the document outgrows it: a document of
+ * the expected size costs no allocation. Read it with jsonw_text, then
+ * jsonw_discard. */
+void jsonw_init_in(jsonw *w, char *buf, size_t cap);
+/* The NUL-terminated document, valid until jsonw_discard (the writer keeps
+ * the buffer), or NULL when any step failed or containers are still open. */
+const char *jsonw_text(jsonw *w, size_t *len);
+/* Frees the buffer of a writer that will not be finished (not a borrowed
+ * one). */
 void jsonw_discard(jsonw *w);
 
 void jsonw_object_begin(jsonw *w);

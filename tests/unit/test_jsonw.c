@@ -303,6 +303,52 @@ static void test_sorted_members(void **state)
 	free(doc);
 }
 
+/* A writer on the caller's buffer: no allocation while it fits, its own
+ * heap buffer once it outgrows it (the text so far kept), and finish hands
+ * out a copy, never the caller's buffer. */
+static void test_borrowed_buffer(void **state)
+{
+	(void)state;
+	char buf[32];
+	jsonw w;
+	jsonw_init_in(&w, buf, sizeof buf);
+	jsonw_object_begin(&w);
+	jsonw_kstr(&w, "a", "b");
+	jsonw_object_end(&w);
+	size_t len = 0;
+	const char *text = jsonw_text(&w, &len);
+	assert_ptr_equal(text, buf);
+	assert_string_equal(text, "{\"a\":\"b\"}");
+	assert_int_equal(len, 9);
+	jsonw_discard(&w); /* must not free buf */
+
+	jsonw_init_in(&w, buf, sizeof buf);
+	jsonw_array_begin(&w);
+	for (int i = 0; i < 40; i++)
+		jsonw_str(&w, "abcdefgh");
+	jsonw_array_end(&w);
+	text = jsonw_text(&w, &len);
+	assert_non_null(text);
+	assert_ptr_not_equal(text, buf);
+	assert_int_equal(len, 2 + 40 * 10 + 39);
+	assert_memory_equal(text, "[\"abcdefgh\",\"abcdefgh\",\"", 24);
+	jsonw_discard(&w); /* frees its own buffer */
+
+	jsonw_init_in(&w, buf, sizeof buf);
+	jsonw_int(&w, 7);
+	char *copy = jsonw_finish(&w, &len);
+	assert_non_null(copy);
+	assert_ptr_not_equal(copy, buf);
+	assert_string_equal(copy, "7");
+	free(copy);
+
+	/* Unfinished or failed: no text. */
+	jsonw_init_in(&w, buf, sizeof buf);
+	jsonw_object_begin(&w);
+	assert_null(jsonw_text(&w, &len));
+	jsonw_discard(&w);
+}
+
 static void test_canon_check(void **state)
 {
 	(void)state;
@@ -412,6 +458,7 @@ int main(void)
 	    cmocka_unit_test(test_canonical_matches_jansson),
 	    cmocka_unit_test(test_sorted_members),
 	    cmocka_unit_test(test_canon_check),
+	    cmocka_unit_test(test_borrowed_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

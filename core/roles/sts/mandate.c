@@ -17,69 +17,71 @@ static char *b64_of(caracal_arena *arena, const void *data, size_t len)
 	return out;
 }
 
-char *mandate_claims_json(const mandate_claims *c, size_t *len)
+void mandate_claims_write(const mandate_claims *c, jsonw *w)
 {
-	jsonw w;
-	jsonw_init_cap(&w, 1024); /* a mandate's claims, most of the time */
-	jsonw_object_begin(&w);
-	jsonw_kstr(&w, "iss", c->iss);
-	jsonw_kstr(&w, "sub", c->sub);
-	jsonw_key(&w, "aud");
-	jsonw_str_array(&w, c->aud, c->aud_count);
-	jsonw_kint(&w, "exp", c->exp);
-	jsonw_kint(&w, "iat", c->iat);
-	jsonw_kstr(&w, "jti", c->jti);
-	jsonw_kstr(&w, "zone_id", c->zone_id);
-	jsonw_kstr(&w, "client_id", c->client_id);
+	jsonw_object_begin(w);
+	jsonw_kstr(w, "iss", c->iss);
+	jsonw_kstr(w, "sub", c->sub);
+	jsonw_key(w, "aud");
+	jsonw_str_array(w, c->aud, c->aud_count);
+	jsonw_kint(w, "exp", c->exp);
+	jsonw_kint(w, "iat", c->iat);
+	jsonw_kstr(w, "jti", c->jti);
+	jsonw_kstr(w, "zone_id", c->zone_id);
+	jsonw_kstr(w, "client_id", c->client_id);
 	if (c->scope != NULL && c->scope[0] != '\0')
-		jsonw_kstr(&w, "scope", c->scope);
-	jsonw_kstr(&w, "sid", c->sid);
-	jsonw_kstr(&w, "root_sid", c->root_sid);
-	jsonw_kstr(&w, "use", c->use);
-	jsonw_kstr(&w, "sub_type", c->sub_type);
+		jsonw_kstr(w, "scope", c->scope);
+	jsonw_kstr(w, "sid", c->sid);
+	jsonw_kstr(w, "root_sid", c->root_sid);
+	jsonw_kstr(w, "use", c->use);
+	jsonw_kstr(w, "sub_type", c->sub_type);
 	if (c->target != NULL) {
-		jsonw_key(&w, "target");
-		jsonw_str_array(&w, c->target, c->target_count);
+		jsonw_key(w, "target");
+		jsonw_str_array(w, c->target, c->target_count);
 	}
 	if (c->agent_session_id != NULL)
-		jsonw_kstr(&w, "agent_session_id", c->agent_session_id);
+		jsonw_kstr(w, "agent_session_id", c->agent_session_id);
 	if (c->delegation_edge_id != NULL) {
-		jsonw_kstr(&w, "delegation_edge_id", c->delegation_edge_id);
-		jsonw_kstr(&w, "source_session_id", c->source_session_id);
-		jsonw_kstr(&w, "target_session_id", c->target_session_id);
-		jsonw_key(&w, "delegation_path");
-		jsonw_str_array(&w, c->delegation_path, c->delegation_path_len);
-		jsonw_key(&w, "delegation_chain");
-		jsonw_array_begin(&w);
+		jsonw_kstr(w, "delegation_edge_id", c->delegation_edge_id);
+		jsonw_kstr(w, "source_session_id", c->source_session_id);
+		jsonw_kstr(w, "target_session_id", c->target_session_id);
+		jsonw_key(w, "delegation_path");
+		jsonw_str_array(w, c->delegation_path, c->delegation_path_len);
+		jsonw_key(w, "delegation_chain");
+		jsonw_array_begin(w);
 		for (size_t i = 0; i < c->delegation_chain_len; i++) {
 			const mandate_hop *h = &c->delegation_chain[i];
-			jsonw_object_begin(&w);
-			jsonw_kstr(&w, "application_id", h->application_id);
+			jsonw_object_begin(w);
+			jsonw_kstr(w, "application_id", h->application_id);
 			if (h->agent_session_id != NULL)
-				jsonw_kstr(&w, "agent_session_id", h->agent_session_id);
+				jsonw_kstr(w, "agent_session_id", h->agent_session_id);
 			if (h->delegation_edge_id != NULL)
-				jsonw_kstr(&w, "delegation_edge_id", h->delegation_edge_id);
-			jsonw_object_end(&w);
+				jsonw_kstr(w, "delegation_edge_id", h->delegation_edge_id);
+			jsonw_object_end(w);
 		}
-		jsonw_array_end(&w);
+		jsonw_array_end(w);
 		if (c->delegation_path_len > 0)
-			jsonw_kint(&w, "hop_count", (int64_t)c->delegation_path_len);
+			jsonw_kint(w, "hop_count", (int64_t)c->delegation_path_len);
 		if (c->graph_epoch != 0)
-			jsonw_kint(&w, "delegation_graph_epoch", c->graph_epoch);
+			jsonw_kint(w, "delegation_graph_epoch", c->graph_epoch);
 	}
-	jsonw_object_end(&w);
-	return jsonw_finish(&w, len);
+	jsonw_object_end(w);
 }
 
 int mandate_sign(const role_deps *deps, const char *zone_id, const mandate_claims *claims,
                  caracal_arena *arena, const char **jws, caracal_error *err)
 {
+	/* A mandate's claims fit 2 KB most of the time: no allocation then. */
+	char buf[2048];
+	jsonw cw;
+	jsonw_init_in(&cw, buf, sizeof buf);
+	mandate_claims_write(claims, &cw);
 	size_t payload_len = 0;
-	char *payload_json = mandate_claims_json(claims, &payload_len);
+	const char *payload_json = jsonw_text(&cw, &payload_len);
+	char *payload = payload_json != NULL ? b64_of(arena, payload_json, payload_len) : NULL;
+	jsonw_discard(&cw);
 	if (payload_json == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot encode claims");
-	char *payload = b64_of(arena, payload_json, payload_len);
-	free(payload_json);
 	if (payload == NULL)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
 
@@ -90,19 +92,20 @@ int mandate_sign(const role_deps *deps, const char *zone_id, const mandate_claim
 			return rc;
 		if (key.alg == NULL || key.kid == NULL)
 			return caracal_error_set(err, CARACAL_E_INTERNAL, "signer gave no key id");
+		char hbuf[256];
 		jsonw hw;
-		jsonw_init(&hw);
+		jsonw_init_in(&hw, hbuf, sizeof hbuf);
 		jsonw_object_begin(&hw);
 		jsonw_kstr(&hw, "alg", key.alg);
 		jsonw_kstr(&hw, "kid", key.kid);
 		jsonw_kstr(&hw, "typ", "JWT");
 		jsonw_object_end(&hw);
 		size_t header_len = 0;
-		char *header_json = jsonw_finish(&hw, &header_len);
+		const char *header_json = jsonw_text(&hw, &header_len);
+		char *head = header_json != NULL ? b64_of(arena, header_json, header_len) : NULL;
+		jsonw_discard(&hw);
 		if (header_json == NULL)
 			return caracal_error_set(err, CARACAL_E_NOMEM, "cannot encode header");
-		char *head = b64_of(arena, header_json, header_len);
-		free(header_json);
 		if (head == NULL)
 			return caracal_error_set(err, CARACAL_E_NOMEM, "out of memory");
 

@@ -7,6 +7,7 @@
 #define CARACAL_STS_MANDATE_H
 
 #include "roles/deps.h"
+#include "util/jsonw.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,8 +50,9 @@ typedef struct mandate_claims {
 	int64_t graph_epoch; /* omitted when 0 */
 } mandate_claims;
 
-/* The claims as a JSON object (malloc'd; *len its length), or NULL. */
-char *mandate_claims_json(const mandate_claims *c, size_t *len);
+/* Write the claims as a JSON object into w (jsonw_text tells whether it
+ * was written). */
+void mandate_claims_write(const mandate_claims *c, jsonw *w);
 
 /* Sign the claims with zone_id's current key and return the compact JWS
  * (header.payload.signature) in the arena. When the signer reports the key

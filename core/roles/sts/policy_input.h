@@ -8,6 +8,7 @@
 #ifndef CARACAL_STS_POLICY_INPUT_H
 #define CARACAL_STS_POLICY_INPUT_H
 
+#include "util/jsonw.h"
 #include <caracal/storage.h>
 
 #include <stddef.h>
@@ -47,7 +48,8 @@ typedef struct sts_policy_input {
 	int64_t graph_epoch;
 } sts_policy_input;
 
-/* The document (malloc'd, NUL-terminated; *len its length), or NULL. */
-char *sts_policy_input_text(const sts_policy_input *in, size_t *len);
+/* Write the document into w (the caller's writer; jsonw_text tells whether
+ * it was written). */
+void sts_policy_input_write(const sts_policy_input *in, jsonw *w);
 
 #endif

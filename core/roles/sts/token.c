@@ -488,16 +488,22 @@ static enum step evaluate_resource(struct evaluation *ev, const char *ident)
 		sts_set_error(job, 503, "sts_unavailable", "the token service is unavailable");
 		return STEP_STOP;
 	}
+	/* About 1 KB, plus the subject's claims: on the stack unless larger. */
+	char buf[4096];
+	jsonw w;
+	jsonw_init_in(&w, buf, sizeof buf);
+	sts_policy_input_write(&pin, &w);
 	size_t input_len = 0;
-	char *input_text = sts_policy_input_text(&pin, &input_len);
+	const char *input_text = jsonw_text(&w, &input_len);
 	if (input_text == NULL) {
+		jsonw_discard(&w);
 		sts_set_error(job, 500, "internal_error", "cannot build the policy input");
 		return STEP_STOP;
 	}
 	caracal_policy_decision dec = {.size = sizeof dec};
 	rc = deps->policy->evaluate(deps->policy_tctx, ev->zone, input_text, input_len, job->arena,
 	                            &dec, &err);
-	free(input_text);
+	jsonw_discard(&w);
 	if (rc != CARACAL_OK) {
 		log_error("sts", "request %s: policy: %s", job->request_id, err.message);
 		return policy_failed(ev, ident);
