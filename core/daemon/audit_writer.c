@@ -151,11 +151,13 @@ static void format_time(int64_t us, char *out, size_t cap)
 	if (secs != cached_secs) {
 		time_t t = (time_t)secs;
 		struct tm tm;
+		char fresh[sizeof cached];
 		if (gmtime_r(&t, &tm) == NULL ||
-		    strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+		    strftime(fresh, sizeof fresh, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
 			snprintf(out, cap, "1970-01-01T00:00:00.000000Z");
-			return;
+			return; /* the cache keeps what it had, for its own second */
 		}
+		memcpy(cached, fresh, sizeof cached);
 		cached_secs = secs;
 	}
 	if (cap < 28)

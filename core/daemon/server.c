@@ -539,8 +539,8 @@ server *server_new(const settings *st, worker_gen_fn current_gen, void *ud, cara
 		}
 	}
 
-	/* Workers use slots 0..workers-1; the audit writer has the next one
-	 * (see main.c). */
+	/* Workers use slots 0..workers-1, their committer the next one (see
+	 * main.c). */
 	srv->pool = worker_pool_new((size_t)st->workers, WORKER_QUEUE_MAX, current_gen, ud);
 	if (srv->pool == NULL)
 		goto nomem;

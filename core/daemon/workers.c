@@ -24,6 +24,7 @@ struct committer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	worker_handoff *head, *tail;
+	unsigned kicks; /* bumped by worker_pool_kick */
 	int stopping;
 };
 
@@ -125,21 +126,46 @@ static void committer_run(struct committer *c, worker_handoff *list)
 	}
 }
 
+/* Let go of a generation that is no longer the current one: its thread
+ * contexts (on this thread, as they must be) and its reference, so that it
+ * is destroyed once nothing else uses it — a reloaded instance must not
+ * outlive the reload here (audit_file's ledger locks would keep its
+ * successor from writing). */
+static void committer_let_go(struct committer *c, worker_pool *pool)
+{
+	if (c->ctx.gen == NULL)
+		return;
+	generation *now = pool->current(pool->ud);
+	if (now != c->ctx.gen) {
+		generation_release_slot(c->ctx.gen, c->ctx.slot);
+		generation_unref(c->ctx.gen);
+		c->ctx.gen = NULL;
+	}
+	generation_unref(now);
+}
+
 static void *committer_main(void *arg)
 {
-	struct committer *c = arg;
+	worker_pool *pool = arg;
+	struct committer *c = &pool->committer;
+	unsigned seen_kicks = 0;
 	pthread_setname_np(pthread_self(), "caracal-commit");
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
-		while (c->head == NULL && !c->stopping)
+		while (c->head == NULL && !c->stopping && c->kicks == seen_kicks)
 			pthread_cond_wait(&c->wake, &c->lock);
 		worker_handoff *list = c->head; /* everything handed over so far */
 		c->head = c->tail = NULL;
+		seen_kicks = c->kicks;
 		int stop = c->stopping && list == NULL;
 		pthread_mutex_unlock(&c->lock);
 		if (stop)
 			break;
 		committer_run(c, list);
+		/* After a reload, the last work of the old generation has come
+		 * (workers flush before they adopt the new one) or will bring it
+		 * back for its own run only. */
+		committer_let_go(c, pool);
 	}
 	if (c->ctx.gen != NULL) {
 		generation_release_slot(c->ctx.gen, c->ctx.slot);
@@ -237,7 +263,7 @@ worker_pool *worker_pool_new(size_t workers, size_t queue_max, worker_gen_fn cur
 	pthread_cond_init(&c->wake, NULL);
 	c->ctx.slot = workers;
 	c->ctx.pool = pool;
-	if (pthread_create(&c->tid, NULL, committer_main, c) != 0)
+	if (pthread_create(&c->tid, NULL, committer_main, pool) != 0)
 		log_warn("workers", "cannot start the committer; workers commit themselves");
 	else
 		c->started = 1;
@@ -283,6 +309,11 @@ void worker_pool_kick(worker_pool *pool)
 	pool->kicks++;
 	pthread_cond_broadcast(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+	struct committer *c = &pool->committer;
+	pthread_mutex_lock(&c->lock);
+	c->kicks++;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void worker_pool_free(worker_pool *pool)

@@ -21,7 +21,9 @@ int json_canon_check(const char *text, size_t len);
 
 /* The canonical text of a JSON text: a copy when it is canonical already,
  * else parsed (duplicate keys refused) and written canonically. malloc'd,
- * NUL-terminated; NULL when text is not JSON or on failure. */
-char *json_canonical_text(const char *text, size_t len, size_t *out_len);
+ * NUL-terminated; NULL when text is not JSON, nests deeper than max_depth
+ * (at most JSONW_MAX_DEPTH; less when the text goes into a document that
+ * must stay within it), or on failure. */
+char *json_canonical_text(const char *text, size_t len, int max_depth, size_t *out_len);
 
 #endif

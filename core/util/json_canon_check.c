@@ -19,7 +19,7 @@
 
 struct scan {
 	const unsigned char *p, *end;
-	int depth;
+	int depth, max_depth;
 };
 
 static int value(struct scan *s);
@@ -180,7 +180,7 @@ static int value(struct scan *s)
 	switch (*s->p) {
 	case '{':
 	case '[':
-		if (s->depth == JSONW_MAX_DEPTH)
+		if (s->depth == s->max_depth)
 			return 0;
 		s->depth++;
 		ok = *s->p == '{' ? object(s) : array(s);
@@ -199,19 +199,48 @@ static int value(struct scan *s)
 	}
 }
 
-int json_canon_check(const char *text, size_t len)
+static int check(const char *text, size_t len, int max_depth)
 {
 	if (text == NULL)
 		return 0;
-	struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0};
+	struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0,
+	                 max_depth};
 	return value(&s) && s.p == s.end;
 }
 
-char *json_canonical_text(const char *text, size_t len, size_t *out_len)
+int json_canon_check(const char *text, size_t len)
 {
-	if (text == NULL)
+	return check(text, len, JSONW_MAX_DEPTH);
+}
+
+/* How deep a JSON text nests (brackets outside strings). */
+static int nesting(const char *text, size_t len)
+{
+	int depth = 0, deepest = 0, in_string = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return deepest;
+}
+
+char *json_canonical_text(const char *text, size_t len, int max_depth, size_t *out_len)
+{
+	if (text == NULL || max_depth < 0 || max_depth > JSONW_MAX_DEPTH)
 		return NULL;
-	if (json_canon_check(text, len)) {
+	if (check(text, len, max_depth)) {
 		char *copy = malloc(len + 1);
 		if (copy != NULL) {
 			memcpy(copy, text, len);
@@ -224,5 +253,9 @@ char *json_canonical_text(const char *text, size_t len, size_t *out_len)
 	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
 	char *canon = json_canonical(v, out_len);
 	json_decref(v);
+	if (canon != NULL && nesting(canon, *out_len) > max_depth) {
+		free(canon);
+		return NULL;
+	}
 	return canon;
 }

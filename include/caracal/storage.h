@@ -264,6 +264,9 @@ typedef struct caracal_storage_ops {
 	int (*policy_active_get)(void *tctx, const char *zone_id, caracal_arena *arena,
 	                         caracal_policy_version *out, caracal_error *err);
 
+	/* A record is named by (zone_id, id): CONFLICT when its zone has the id
+	 * (the core's ids are UUIDv7, unique across zones in practice, and no
+	 * lookup or reference crosses zones). */
 	int (*authority_record_create)(void *tctx, const caracal_authority_record *in,
 	                               caracal_error *err);
 	int (*authority_record_get)(void *tctx, const char *zone_id, const char *id,

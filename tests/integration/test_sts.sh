@@ -342,6 +342,34 @@ expect 403 access_denied "no_active_policy_set" \
 	"grant_type=$grant&zone_id=$z2&application_id=$(json "['id']" <"$tmp/a3.json")&client_secret=$(json "['client_secret']" <"$tmp/a3.json")&resource=resource://x&scope=x:read"
 pass "a zone without an active policy denies (no_active_policy_set)"
 
+# --- a reload after mints: the old generation is let go at once ----------------------------
+# Every thread holding the old generation must let go of it, or its audit_file
+# instance keeps the ledgers locked and the new one cannot append: the
+# committer used to hold it until the next mint.
+c=$(post "$(form resource=resource://orders 'scope=orders:read')")
+[ "$c" = 200 ] || fail "mint before the reload: $c $(cat "$tmp/body")"
+syslog="$tmp/var/audit/caracal.sys.jsonl"
+zonelog="$tmp/var/audit/$zone.jsonl"
+count() { grep -c "$1" "$2" 2>/dev/null || true; }
+reloads=$(count '"event_type":"config.reload"' "$syslog")
+denials=$(count '"evaluation_status":"exchange_denied"' "$zonelog")
+kill -HUP "$pid"
+for _ in $(seq 1 50); do
+	[ "$(count '"event_type":"config.reload"' "$syslog")" -gt "$reloads" ] && break
+	sleep 0.1
+done
+[ "$(count '"event_type":"config.reload"' "$syslog")" -gt "$reloads" ] ||
+	fail "config.reload not in the system ledger 5 s after SIGHUP"
+expect 403 access_denied "" "$(form resource=resource://orders 'scope=orders:write')"
+for _ in $(seq 1 50); do
+	[ "$(count '"evaluation_status":"exchange_denied"' "$zonelog")" -gt "$denials" ] && break
+	sleep 0.1
+done
+[ "$(count '"evaluation_status":"exchange_denied"' "$zonelog")" -gt "$denials" ] ||
+	fail "a denial after the reload did not reach the zone's ledger within 5 s"
+! grep -q "locked by another" "$tmp/log" || fail "a ledger stayed locked: $(grep -m1 locked "$tmp/log")"
+pass "after SIGHUP the reload and the next denial are in the ledgers at once (no old instance holds them)"
+
 # --- failure lockout (spec §2.5): 60 failures a minute, then 429 even with the secret ------
 wrong="grant_type=$grant&zone_id=$zone&application_id=$app2&client_secret=nope&resource=resource://orders"
 # Two at a time (the cold-verification bound): each failure is an Argon2id.

@@ -382,7 +382,7 @@ static void test_canon_check(void **state)
 		json_decref(v);
 		/* json_canonical_text copies it as it is. */
 		size_t len = 0;
-		char *copy = json_canonical_text(t, strlen(t), &len);
+		char *copy = json_canonical_text(t, strlen(t), JSONW_MAX_DEPTH, &len);
 		assert_string_equal(copy, t);
 		assert_int_equal(len, strlen(t));
 		free(copy);
@@ -435,15 +435,23 @@ static void test_canon_check(void **state)
 
 	/* Not canonical but JSON: canonicalised through jansson. */
 	size_t len = 0;
-	char *c = json_canonical_text("{ \"b\" : [1, 2], \"a\": \"\\u0041\" }", 31, &len);
+	char *c = json_canonical_text("{ \"b\" : [1, 2], \"a\": \"\\u0041\" }", 31, 2, &len);
 	assert_non_null(c);
 	assert_string_equal(c, "{\"a\":\"A\",\"b\":[1,2]}");
 	assert_int_equal(len, strlen(c));
 	free(c);
 	/* Not JSON, or a duplicate key: NULL. */
-	assert_null(json_canonical_text("[1,", 3, &len));
-	assert_null(json_canonical_text("{\"a\":1, \"a\":2}", 15, &len));
-	assert_null(json_canonical_text(NULL, 0, &len));
+	assert_null(json_canonical_text("[1,", 3, JSONW_MAX_DEPTH, &len));
+	assert_null(json_canonical_text("{\"a\":1, \"a\":2}", 15, JSONW_MAX_DEPTH, &len));
+	assert_null(json_canonical_text(NULL, 0, JSONW_MAX_DEPTH, &len));
+	/* Deeper than asked: refused, canonical or not (a string's brackets do
+	 * not count). */
+	assert_null(json_canonical_text("[[1]]", 5, 1, &len));
+	assert_null(json_canonical_text("[ [1.5] ]", 9, 1, &len));
+	c = json_canonical_text("[\"[[\\\"]]\",1.5]", 14, 1, &len);
+	assert_non_null(c);
+	assert_string_equal(c, "[\"[[\\\"]]\",1.5]");
+	free(c);
 }
 
 int main(void)

@@ -129,8 +129,7 @@ int sts_audit_exchange_later(struct token_job *job, const char *decision, const 
 	}
 	if (failed)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot keep audit event");
-	if (strcmp(decision, "deny") == 0)
-		job->denial_audited = 1;
+	/* denial_audited only once it is queued (audit_exchange_now). */
 	if (job->later_tail != NULL)
 		job->later_tail->next = e;
 	else

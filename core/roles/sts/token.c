@@ -360,8 +360,10 @@ static enum step apply_decision(struct evaluation *ev, const char *ident,
 	char *determining = NULL;
 	if (dec->determining_policies.ptr != NULL && dec->determining_policies.len > 0) {
 		size_t len;
-		determining = json_canonical_text(dec->determining_policies.ptr,
-		                                  dec->determining_policies.len, &len);
+		/* One level less: the event holds them. */
+		determining =
+		    json_canonical_text(dec->determining_policies.ptr,
+		                        dec->determining_policies.len, JSONW_MAX_DEPTH - 1, &len);
 		if (determining == NULL || determining[0] != '[') {
 			free(determining);
 			json_decref(reasons);
@@ -936,9 +938,13 @@ out:
 void sts_exchange_settled(struct token_job *job)
 {
 	caracal_error err = {0};
-	if (sts_audit_flush_later(job, &err) != CARACAL_OK)
-		log_error("sts", "request %s: decision events could not be audited: %s",
-		          job->request_id, err.message);
+	/* Decisions still kept: written now, or the answer becomes the 500 of
+	 * evidence that cannot be recorded (as when they were written at once).
+	 * A mint never gets here with any: its writes flushed them. */
+	if (sts_audit_flush_later(job, &err) != CARACAL_OK) {
+		sts_audit_lost(job, &err);
+		return;
+	}
 	if (job->dw.status < 500 || job->zone == NULL || job->denial_audited || job->audit_lost ||
 	    job->error_code == NULL)
 		return;
