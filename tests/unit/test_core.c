@@ -490,6 +490,15 @@ static void handoff_run(worker_handoff *list, worker_ctx *cc)
 	pthread_mutex_unlock(&ho_lock);
 }
 
+static generation *_Atomic switch_to;
+static generation *switchable_gen(void *ud)
+{
+	(void)ud;
+	generation *g = atomic_load(&switch_to);
+	generation_ref(g);
+	return g;
+}
+
 struct handing_job {
 	worker_job job;
 	int id;
@@ -538,6 +547,54 @@ static void test_worker_hand_off(void **state)
 	assert_true(ho_runs >= 1 && ho_runs <= N);
 	assert_int_equal(atomic_load(&ho_gen->refs), 1);
 	generation_unref(ho_gen);
+
+	/* After a reload the committer lets go of the old generation at once
+	 * (its thread contexts and its reference), not at its next work. */
+	generation *g1 =
+	    generation_build(config_tree_load_buffer("t.yaml", "mode: development\n", 18, &err),
+	                     NULL, 1, 2, NULL, NULL, &err);
+	generation *g2 =
+	    generation_build(config_tree_load_buffer("t.yaml", "mode: development\n", 18, &err),
+	                     NULL, 1, 2, NULL, NULL, &err);
+	assert_non_null(g1);
+	assert_non_null(g2);
+	switch_to = g1;
+	ho_gen = g1;
+	ho_done = ho_runs = ho_wrong = ho_refused = 0;
+	ho_last_id = -1;
+	pool = worker_pool_new(1, 10, switchable_gen, NULL);
+	jobs[0] = (struct handing_job){.id = 0};
+	jobs[0].job.run = handing_run;
+	assert_int_equal(worker_pool_submit(pool, &jobs[0].job), 0);
+	int done = 0;
+	for (int i = 0; i < 500 && !done; i++) {
+		pthread_mutex_lock(&ho_lock);
+		done = ho_done;
+		pthread_mutex_unlock(&ho_lock);
+		if (!done)
+			usleep(2000);
+	}
+	assert_int_equal(done, 1);
+	/* This test's, the worker's and the committer's (still current) once the
+	 * hand-off's own reference is dropped. */
+	int refs = 0;
+	for (int i = 0; i < 500 && (refs = atomic_load(&g1->refs)) != 3; i++)
+		usleep(2000);
+	assert_int_equal(refs, 3);
+	switch_to = g2;
+	worker_pool_kick(pool);
+	for (int i = 0; i < 500; i++) {
+		refs = atomic_load(&g1->refs);
+		if (refs == 1)
+			break;
+		usleep(2000);
+	}
+	assert_int_equal(refs, 1); /* only this test's */
+	worker_pool_free(pool);
+	assert_int_equal(ho_wrong, 0);
+	assert_int_equal(atomic_load(&g2->refs), 1);
+	generation_unref(g1);
+	generation_unref(g2);
 
 	/* Outside a pool there is no committer: the caller does the work. */
 	worker_ctx lone = {.slot = 0};
