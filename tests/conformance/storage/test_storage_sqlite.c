@@ -233,6 +233,17 @@ static void test_revocations_append_only(void **state)
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_E_NOTFOUND);
 }
 
+/* A fresh database migrated to version (and no further). */
+static void open_at_version(fx *f, int64_t version)
+{
+	caracal_error err = {0};
+	int64_t v = 0;
+	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
+	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
+	assert_int_equal(ss_migrate_upto(f->tctx, version, &v, &err), CARACAL_OK);
+	assert_int_equal(v, version);
+}
+
 /* The one integer a query answers. */
 static int count_of(sqlite3 *db, const char *sql)
 {
@@ -289,10 +300,7 @@ static void test_migration_3_keeps_records(void **state)
 	fx *f = *state;
 	caracal_error err = {0};
 	int64_t v = 0;
-	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
-	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
-	assert_int_equal(ss_migrate_upto(f->tctx, 2, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 2);
+	open_at_version(f, 2);
 	seed_lineage(f, 10, "root");
 	caracal_session s = {.size = sizeof s,
 	                     .id = "s2",
@@ -354,10 +362,7 @@ static void test_migration_4_keeps_records(void **state)
 	fx *f = *state;
 	caracal_error err = {0};
 	int64_t v = 0;
-	assert_int_equal(create(f, "path: caracal.db\n", &err), CARACAL_OK);
-	assert_int_equal(ss_thread_create(f->inst, &f->tctx, &err), CARACAL_OK);
-	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
-	assert_int_equal(v, 3);
+	open_at_version(f, 3);
 	const int64_t far = INT64_MAX / 2;
 	seed_lineage(f, far, "child");
 	caracal_zone z2 = {sizeof z2, "z2", "zone-2", 1};
