@@ -122,7 +122,7 @@ endif
 EXTRA_DIST += tests/integration/test_sts.sh tests/integration/test_federation.sh \
 	tests/integration/test_delegation.sh tests/integration/sts_lib.sh \
 	tests/integration/idp.py
-EXTRA_DIST += tests/bench/mint.sh
+EXTRA_DIST += tests/bench/mint.sh tests/bench/latency.py
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_sts_approvals

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SS_PURGE_EVERY 64
@@ -112,6 +113,29 @@ static int exec_pragma(sqlite3 *db, const char *sql, const char *expect)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, so a
+ * write that met another connection's commit (a tenth of a millisecond: the
+ * committer's, a worker's rate lease) waited a millisecond or more. This one
+ * tries again after 20 µs, doubling up to 1 ms, until busy_timeout has
+ * passed since the first try. One SQLite call runs at a time on a thread,
+ * so the start of its wait is thread-local. */
+static int busy_wait(void *ud, int count)
+{
+	const ss_instance *in = ud;
+	static _Thread_local int64_t since_us;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (count == 0)
+		since_us = now;
+	if (now - since_us >= in->busy_ms * 1000)
+		return 0; /* SQLITE_BUSY to the caller */
+	int64_t pause_us = count < 6 ? 20LL << count : 1000;
+	struct timespec pause = {0, (long)(pause_us * 1000)};
+	nanosleep(&pause, NULL);
+	return 1;
+}
+
 static int open_db(ss_instance *in, sqlite3 **out, caracal_error *err)
 {
 	sqlite3 *db = NULL;
@@ -120,7 +144,7 @@ static int open_db(ss_instance *in, sqlite3 **out, caracal_error *err)
 	    in->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(db, 1);
-		sqlite3_busy_timeout(db, (int)in->busy_ms);
+		sqlite3_busy_handler(db, busy_wait, in);
 		sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
 		if ((rc = exec_pragma(db, "PRAGMA journal_mode=WAL", "wal")) == SQLITE_OK &&
 		    (rc = exec_pragma(db, "PRAGMA foreign_keys=ON", NULL)) == SQLITE_OK)

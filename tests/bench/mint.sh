@@ -58,6 +58,12 @@ curl -sf -X POST -H 'Content-Type: application/x-www-form-urlencoded' --data "$b
 cold() { curl -s http://127.0.0.1:18580/metrics |
 	sed -n 's/^caracal_plugin_sts_secret_verifications_total{.*label="cold"} \([0-9]*\)/\1/p'; }
 cold_before=$(cold)
+# LATENCY_REQUESTS=N: time N sequential requests on one connection instead
+# of the throughput run (tests/bench/latency.py), and stop there.
+if [ -n "${LATENCY_REQUESTS:-}" ]; then
+	/usr/bin/python3 "$srcdir/tests/bench/latency.py" 127.0.0.1 18580 "$body" "$LATENCY_REQUESTS"
+	exit 0
+fi
 cat >"$tmp/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = "$body"
