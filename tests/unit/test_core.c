@@ -562,12 +562,13 @@ static void test_worker_hand_off(void **state)
 	ho_gen = g1;
 	ho_done = ho_runs = ho_wrong = ho_refused = 0;
 	ho_last_id = -1;
+	/* The waits below allow 10 s each: a loaded CI machine under ASan. */
 	pool = worker_pool_new(1, 10, switchable_gen, NULL);
 	jobs[0] = (struct handing_job){.id = 0};
 	jobs[0].job.run = handing_run;
 	assert_int_equal(worker_pool_submit(pool, &jobs[0].job), 0);
 	int done = 0;
-	for (int i = 0; i < 500 && !done; i++) {
+	for (int i = 0; i < 5000 && !done; i++) {
 		pthread_mutex_lock(&ho_lock);
 		done = ho_done;
 		pthread_mutex_unlock(&ho_lock);
@@ -578,12 +579,12 @@ static void test_worker_hand_off(void **state)
 	/* This test's, the worker's and the committer's (still current) once the
 	 * hand-off's own reference is dropped. */
 	int refs = 0;
-	for (int i = 0; i < 500 && (refs = atomic_load(&g1->refs)) != 3; i++)
+	for (int i = 0; i < 5000 && (refs = atomic_load(&g1->refs)) != 3; i++)
 		usleep(2000);
 	assert_int_equal(refs, 3);
 	switch_to = g2;
 	worker_pool_kick(pool);
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 5000; i++) {
 		refs = atomic_load(&g1->refs);
 		if (refs == 1)
 			break;
