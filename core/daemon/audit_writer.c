@@ -219,6 +219,22 @@ static struct audit_item *item_from_text(const char *text, size_t len, caracal_e
 
 static int enqueue_new(audit_writer *w, struct audit_item *it, caracal_error *err);
 
+/* A new item for an event of zone_id and event_type: a fresh id, copies of
+ * both names, and the time now (and its text in when). NULL when out of
+ * memory or without randomness. */
+static struct audit_item *item_new(const char *zone_id, const char *event_type, char when[40])
+{
+	struct audit_item *it = calloc(1, sizeof *it);
+	if (it == NULL || (it->zone_id = strdup(zone_id)) == NULL ||
+	    (it->event_type = strdup(event_type)) == NULL || uuid_v7(it->id) != 0) {
+		item_free(it);
+		return NULL;
+	}
+	it->occurred_at_us = clock_now_us();
+	format_time(it->occurred_at_us, when, 40);
+	return it;
+}
+
 static void enqueue_locked(audit_writer *w, struct audit_item *it)
 {
 	it->next = NULL;
@@ -271,27 +287,20 @@ int audit_writer_emit_take(audit_writer *w, const char *zone_id, const char *eve
 		return caracal_error_set(err, CARACAL_E_INVAL,
 		                         "audit event lacks zone_id or event_type");
 	}
-	struct audit_item *it = calloc(1, sizeof *it);
-	char id[UUID_TEXT_LEN + 1];
-	if (it == NULL || (it->zone_id = strdup(zone_id)) == NULL ||
-	    (it->event_type = strdup(event_type)) == NULL || event == NULL ||
-	    !json_is_object(event) || uuid_v7(id) != 0) {
-		item_free(it);
+	char when[40];
+	struct audit_item *it =
+	    event != NULL && json_is_object(event) ? item_new(zone_id, event_type, when) : NULL;
+	if (it == NULL) {
 		json_decref(event);
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
 	}
-	char when[40];
-	int64_t now = clock_now_us();
-	format_time(now, when, sizeof when);
-	json_object_set_new(event, "id", json_string(id));
+	json_object_set_new(event, "id", json_string(it->id));
 	json_object_set_new(event, "zone_id", json_string(it->zone_id));
 	json_object_set_new(event, "event_type", json_string(it->event_type));
 	json_object_set_new(event, "occurred_at", json_string(when));
-	json_object_set_new(event, "occurred_at_us", json_integer(now));
+	json_object_set_new(event, "occurred_at_us", json_integer(it->occurred_at_us));
 	/* Only queue here (the caller is a decision worker): the writer thread
 	 * makes the canonical text (item_canon). */
-	memcpy(it->id, id, UUID_TEXT_LEN + 1);
-	it->occurred_at_us = now;
 	it->event = event;
 	return enqueue_new(w, it, err);
 }
@@ -306,15 +315,10 @@ int audit_writer_emit_members(audit_writer *w, const char *zone_id, const char *
 		return caracal_error_set(err, CARACAL_E_INVAL,
 		                         "audit event lacks zone_id or event_type, or has too "
 		                         "many members");
-	struct audit_item *it = calloc(1, sizeof *it);
-	if (it == NULL || (it->zone_id = strdup(zone_id)) == NULL ||
-	    (it->event_type = strdup(event_type)) == NULL || uuid_v7(it->id) != 0) {
-		item_free(it);
-		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
-	}
 	char when[40];
-	it->occurred_at_us = clock_now_us();
-	format_time(it->occurred_at_us, when, sizeof when);
+	struct audit_item *it = item_new(zone_id, event_type, when);
+	if (it == NULL)
+		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot build audit event");
 	jsonw_member m[AUDIT_MEMBERS_MAX + 5];
 	if (n > 0)
 		memcpy(m, fields, n * sizeof *m);

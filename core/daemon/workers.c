@@ -42,6 +42,17 @@ struct worker_pool {
 	struct worker *workers;
 };
 
+/* Let go of the context's generation: its thread contexts (on this thread,
+ * as they must be) and its reference. */
+static void ctx_release(worker_ctx *ctx)
+{
+	if (ctx->gen == NULL)
+		return;
+	generation_release_slot(ctx->gen, ctx->slot);
+	generation_unref(ctx->gen);
+	ctx->gen = NULL;
+}
+
 static void adopt_current(struct worker *w)
 {
 	generation *now = w->pool->current(w->pool->ud);
@@ -49,10 +60,7 @@ static void adopt_current(struct worker *w)
 		generation_unref(now);
 		return;
 	}
-	if (w->ctx.gen != NULL) {
-		generation_release_slot(w->ctx.gen, w->ctx.slot);
-		generation_unref(w->ctx.gen);
-	}
+	ctx_release(&w->ctx);
 	w->ctx.gen = now;
 }
 
@@ -112,10 +120,7 @@ static void committer_run(struct committer *c, worker_handoff *list)
 		last->next = NULL;
 		generation *gen = list->gen;
 		if (c->ctx.gen != gen) {
-			if (c->ctx.gen != NULL) {
-				generation_release_slot(c->ctx.gen, c->ctx.slot);
-				generation_unref(c->ctx.gen);
-			}
+			ctx_release(&c->ctx);
 			generation_ref(gen);
 			c->ctx.gen = gen;
 		}
@@ -126,9 +131,8 @@ static void committer_run(struct committer *c, worker_handoff *list)
 	}
 }
 
-/* Let go of a generation that is no longer the current one: its thread
- * contexts (on this thread, as they must be) and its reference, so that it
- * is destroyed once nothing else uses it — a reloaded instance must not
+/* Let go of a generation that is no longer the current one, so that it is
+ * destroyed once nothing else uses it — a reloaded instance must not
  * outlive the reload here (audit_file's ledger locks would keep its
  * successor from writing). */
 static void committer_let_go(struct committer *c, worker_pool *pool)
@@ -136,11 +140,8 @@ static void committer_let_go(struct committer *c, worker_pool *pool)
 	if (c->ctx.gen == NULL)
 		return;
 	generation *now = pool->current(pool->ud);
-	if (now != c->ctx.gen) {
-		generation_release_slot(c->ctx.gen, c->ctx.slot);
-		generation_unref(c->ctx.gen);
-		c->ctx.gen = NULL;
-	}
+	if (now != c->ctx.gen)
+		ctx_release(&c->ctx);
 	generation_unref(now);
 }
 
@@ -167,11 +168,7 @@ static void *committer_main(void *arg)
 		 * back for its own run only. */
 		committer_let_go(c, pool);
 	}
-	if (c->ctx.gen != NULL) {
-		generation_release_slot(c->ctx.gen, c->ctx.slot);
-		generation_unref(c->ctx.gen);
-		c->ctx.gen = NULL;
-	}
+	ctx_release(&c->ctx);
 	return NULL;
 }
 
@@ -235,11 +232,7 @@ static void *worker_main(void *arg)
 			job->run(job, &w->ctx);
 		}
 	}
-	if (w->ctx.gen != NULL) {
-		generation_release_slot(w->ctx.gen, w->ctx.slot);
-		generation_unref(w->ctx.gen);
-		w->ctx.gen = NULL;
-	}
+	ctx_release(&w->ctx);
 	return NULL;
 }
 

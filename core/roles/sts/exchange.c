@@ -101,6 +101,20 @@ static const char *keep(struct token_job *job, const char *s, size_t len, int *f
 	return copy;
 }
 
+int sts_members_copy(caracal_arena *arena, jsonw_member *dst, const jsonw_member *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		jsonw_member m = src[i]; /* keys are static strings */
+		if (m.kind != JSONW_INT && m.s != NULL) {
+			m.s = arena_strndup(arena, m.s, m.kind == JSONW_RAW ? m.len : strlen(m.s));
+			if (m.s == NULL)
+				return -1;
+		}
+		dst[i] = m;
+	}
+	return 0;
+}
+
 int sts_audit_exchange_later(struct token_job *job, const char *decision, const char *status,
                              const char *resource, const char *determining,
                              const jsonw_member *extra, size_t n_extra, caracal_error *err)
@@ -119,14 +133,8 @@ int sts_audit_exchange_later(struct token_job *job, const char *decision, const 
 	        keep(job, determining, determining != NULL ? strlen(determining) : 0, &failed),
 	    .n_extra = n_extra,
 	};
-	for (size_t i = 0; i < n_extra; i++) {
-		jsonw_member m = extra[i]; /* keys are static strings */
-		if (m.kind == JSONW_STR)
-			m.s = keep(job, m.s, m.s != NULL ? strlen(m.s) : 0, &failed);
-		else if (m.kind == JSONW_RAW)
-			m.s = keep(job, m.s, m.len, &failed);
-		e->extra[i] = m;
-	}
+	if (sts_members_copy(job->arena, e->extra, extra, n_extra) != 0)
+		failed = 1;
 	if (failed)
 		return caracal_error_set(err, CARACAL_E_NOMEM, "cannot keep audit event");
 	/* denial_audited only once it is queued (audit_exchange_now). */

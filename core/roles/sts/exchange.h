@@ -135,6 +135,9 @@ int sts_audit_exchange_later(struct token_job *job, const char *decision, const 
 /* Emit the kept events now (sts_audit_exchange does first); OK or the first
  * failure (the events not emitted stay kept). */
 int sts_audit_flush_later(struct token_job *job, caracal_error *err);
+/* Copy n members into dst with their string values in arena (keys are
+ * static strings and stay shared); 0, or -1 when out of memory. */
+int sts_members_copy(caracal_arena *arena, jsonw_member *dst, const jsonw_member *src, size_t n);
 /* items as a JSON array of strings, copied into arena ("[]" for none); NULL
  * when out of memory or an item is not UTF-8. */
 const char *sts_str_array_text(caracal_arena *arena, const char *const *items, size_t n,

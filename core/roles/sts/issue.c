@@ -177,17 +177,10 @@ static int pending_audit_fill(struct pending_mint *p, caracal_arena *a, const st
 			return -1;
 		p->extra[p->nextra++] = JSONW_MRAW("target", t, len);
 	}
-	if (is->audit_extra_count > STS_AUDIT_EXTRA_MAX - p->nextra)
+	if (is->audit_extra_count > STS_AUDIT_EXTRA_MAX - p->nextra ||
+	    sts_members_copy(a, p->extra + p->nextra, is->audit_extra, is->audit_extra_count) != 0)
 		return -1;
-	for (size_t i = 0; i < is->audit_extra_count; i++) {
-		jsonw_member m = is->audit_extra[i];
-		if (m.kind == JSONW_STR && m.s != NULL &&
-		    (m.s = arena_strndup(a, m.s, strlen(m.s))) == NULL)
-			return -1;
-		if (m.kind == JSONW_RAW && (m.s = arena_strndup(a, m.s, m.len)) == NULL)
-			return -1;
-		p->extra[p->nextra++] = m; /* keys are static strings */
-	}
+	p->nextra += is->audit_extra_count;
 	p->determining = is->determining != NULL
 	                     ? arena_strndup(a, is->determining, strlen(is->determining))
 	                     : NULL;

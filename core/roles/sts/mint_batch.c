@@ -50,6 +50,19 @@ struct mint_handoff {
 	struct pending_mint *items[WORKER_BATCH_MAX];
 };
 
+/* Audit and answer one mint after its writes (rc, conflict, err their
+ * outcome), and hand the exchange back. */
+static void finish_one(struct pending_mint *p, const role_deps *deps, int rc, int conflict,
+                       const caracal_error *err)
+{
+	sts_mint_finish(p, deps, rc, conflict, err);
+	sts_exchange_settled(p->job);
+	if (p->complete != NULL)
+		p->complete(&p->job->dw);
+	else
+		server_complete(&p->job->dw);
+}
+
 /* Write n mints in one transaction, then audit and answer each.
  *
  * /metrics: caracal_plugin_sts_mint_commits_total{label="batch"} counts
@@ -83,30 +96,16 @@ static void commit_and_finish(const role_deps *deps, struct pending_mint *const 
 			                      &conflicts[i], &errs[i]);
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct pending_mint *p = items[i];
-		sts_mint_finish(p, deps, rcs[i], conflicts[i], &errs[i]);
-		sts_exchange_settled(p->job);
-		if (p->complete != NULL)
-			p->complete(&p->job->dw);
-		else
-			server_complete(&p->job->dw);
-	}
+	for (size_t i = 0; i < n; i++)
+		finish_one(items[i], deps, rcs[i], conflicts[i], &errs[i]);
 }
 
 /* Without storage (its thread context failed): every mint refused. */
 static void refuse_all(struct pending_mint *const *items, size_t n, const caracal_error *why)
 {
 	const role_deps none = {0};
-	for (size_t i = 0; i < n; i++) {
-		struct pending_mint *p = items[i];
-		sts_mint_finish(p, &none, CARACAL_E_UNAVAIL, 0, why);
-		sts_exchange_settled(p->job);
-		if (p->complete != NULL)
-			p->complete(&p->job->dw);
-		else
-			server_complete(&p->job->dw);
-	}
+	for (size_t i = 0; i < n; i++)
+		finish_one(items[i], &none, CARACAL_E_UNAVAIL, 0, why);
 }
 
 /* On the committer: the mints of every batch handed over meanwhile (all of

@@ -291,6 +291,21 @@ static void seed_lineage(fx *f, int64_t expires_at_us, const char *session_recor
 	assert_int_equal(ss_storage_ops.session_create(f->tctx, &s, &err), CARACAL_OK);
 }
 
+/* seed_lineage's child record, read back whole after a migration. */
+static void assert_child_kept(fx *f, int64_t expires_at_us)
+{
+	caracal_error err = {0};
+	caracal_arena *arena = arena_new();
+	caracal_authority_record out = {.size = sizeof out};
+	assert_int_equal(
+	    ss_storage_ops.authority_record_get(f->tctx, "z1", "child", arena, &out, &err),
+	    CARACAL_OK);
+	assert_string_equal(out.parent_id, "root");
+	assert_int_equal(out.claims_json.len, 7);
+	assert_int_equal(out.expires_at_us, expires_at_us);
+	arena_free(arena);
+}
+
 /* Migration 3 rebuilds authority_records (its status CHECK without an IN
  * list): a database at version 2 keeps every record, its lineage and the
  * sessions that refer to it; the rules still hold; foreign keys are on
@@ -322,14 +337,7 @@ static void test_migration_3_keeps_records(void **state)
 	sqlite3_close(old);
 	assert_int_equal(ss_migrate_upto(f->tctx, 3, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 3);
-	caracal_arena *arena = arena_new();
-	caracal_authority_record out = {.size = sizeof out};
-	assert_int_equal(
-	    ss_storage_ops.authority_record_get(f->tctx, "z1", "child", arena, &out, &err),
-	    CARACAL_OK);
-	assert_string_equal(out.parent_id, "root");
-	assert_int_equal(out.claims_json.len, 7);
-	arena_free(arena);
+	assert_child_kept(f, 10);
 	/* The lineage still cascades; the session still refers to its record. */
 	caracal_revocation r = {sizeof r, "z1", CARACAL_REVOKE_AUTHORITY_RECORD, "root", NULL,
 	                        5,        0};
@@ -378,14 +386,9 @@ static void test_migration_4_keeps_records(void **state)
 
 	assert_int_equal(ss_storage_ops.migrate(f->tctx, &v, &err), CARACAL_OK);
 	assert_int_equal(v, 4);
+	assert_child_kept(f, far);
 	caracal_arena *arena = arena_new();
 	caracal_authority_record out = {.size = sizeof out};
-	assert_int_equal(
-	    ss_storage_ops.authority_record_get(f->tctx, "z1", "child", arena, &out, &err),
-	    CARACAL_OK);
-	assert_string_equal(out.parent_id, "root");
-	assert_int_equal(out.claims_json.len, 7);
-	assert_int_equal(out.expires_at_us, far);
 	assert_int_equal(
 	    ss_storage_ops.authority_record_get(f->tctx, "z2", "child", arena, &out, &err),
 	    CARACAL_E_NOTFOUND);
